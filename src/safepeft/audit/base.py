@@ -1,0 +1,58 @@
+"""The suite contract every audit suite implements, and how `--suite NAME[:SOURCE]` is parsed.
+
+A suite turns a Generator (any backend, guarded or not) into a SuiteResult. Generation suites use a judge;
+log-likelihood suites (fairness) ignore it. The audit runner knows nothing about individual suites.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from safepeft.models.protocol import Generator
+from safepeft.records.base import Spec
+from safepeft.records.results import SuiteResult
+
+
+class AuditOptions(Spec):
+    """Knobs shared by all suites of one audit run."""
+
+    limit: int | None = Field(None, ge=1)
+    """Use at most this many items (after per-category sampling), chosen with `seed`."""
+    per_category: int | None = Field(None, ge=1)
+    """Use at most this many items per category, chosen with `seed`."""
+    seed: int = 0
+    """Seed for subset sampling and bootstrap CIs."""
+    max_new_tokens: int = Field(128, ge=1)
+    """Generation budget per item for generation suites."""
+    system_prompt: str | None = None
+    """System prompt for the audited model (None keeps the chat template default)."""
+    mode: Literal["loglikelihood", "generate"] = "loglikelihood"
+    """How multiple-choice suites (BBQ) score: by log-likelihood, or by generating and parsing a letter."""
+    bootstrap: int = Field(1000, ge=100)
+    """Bootstrap resamples for 95% CIs."""
+
+
+class Suite(ABC):
+    """A named item set plus its scoring. Subclasses are registered in ``safepeft.audit.suites.SUITES``."""
+
+    kind: ClassVar[str]
+    """safety | overrefusal | fairness | utility (jailbreak results are produced by the attack runner)."""
+    description: ClassVar[str] = ""
+    needs_source: ClassVar[bool] = False
+    """True when the suite reads a user's file/dir/hub id (`--suite NAME:SOURCE`)."""
+
+    def __init__(self, source: str | None = None) -> None:
+        self.source = source
+
+    @abstractmethod
+    def run(self, generator: Generator, judge: Any, options: AuditOptions) -> SuiteResult:
+        """Score the generator on this suite."""
+
+
+def parse_suite_arg(text: str) -> tuple[str, str | None]:
+    """'harmbench:/data/hb.csv' -> ('harmbench', '/data/hb.csv'); 'builtin' -> ('builtin', None)."""
+    name, sep, source = text.partition(":")
+    return name, (source if sep else None)

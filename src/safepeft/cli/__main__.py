@@ -1,0 +1,3 @@
+from safepeft.cli.main import main
+
+main()

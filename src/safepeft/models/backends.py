@@ -1,0 +1,8 @@
+"""Registry of generation backends (local transformers today; llama.cpp and API backends register here too)."""
+
+from __future__ import annotations
+
+from safepeft.registry import Registry
+
+BACKENDS: Registry = Registry("backend", "safepeft list backends")
+BACKENDS.register("hf", "safepeft.models.hf:HFGenerator")

@@ -1,0 +1,252 @@
+"""load_model(spec): one entry point for `embedded`, .gguf files, HF directories and hub ids, plus an adapter.
+
+GGUF files are de-quantised by transformers' GGUF loader (about 15 s for the embedded model), so the first load
+converts them once to a safetensors directory in the cache; later loads take about 0.1 s and give bit-identical
+logits. The fingerprint stays the GGUF file's hash, so the cache is invisible to results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safepeft.errors import ConfigError, IncompatibleArtifactError, ModelLoadError
+from safepeft.models import fingerprint as fp
+from safepeft.models.spec import ModelSource, resolve
+
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate: weights, tokenizer (left padding, chat template) and provenance."""
+
+    model: Any
+    tokenizer: Any
+    source: ModelSource
+    fingerprint: str
+    adapter_path: str | None = None
+    adapter_fingerprint: str | None = None
+
+    @property
+    def spec(self) -> str:
+        return self.source.spec
+
+    @property
+    def dtype(self) -> str:
+        return str(next(self.model.parameters()).dtype).replace("torch.", "")
+
+    @property
+    def device(self) -> str:
+        return str(next(self.model.parameters()).device)
+
+    def info(self) -> dict[str, Any]:
+        """What `safepeft models info` prints."""
+        config = self.model.config
+        return {
+            "spec": self.spec,
+            "source": self.source.kind,
+            "location": self.source.location,
+            "architecture": (getattr(config, "architectures", None) or [type(self.model).__name__])[0],
+            "model_type": config.model_type,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "layers": getattr(config, "num_hidden_layers", None),
+            "hidden_size": getattr(config, "hidden_size", None),
+            "vocab_size": getattr(config, "vocab_size", None),
+            "dtype": self.dtype,
+            "device": self.device,
+            "chat_template": bool(getattr(self.tokenizer, "chat_template", None)),
+            "fingerprint": self.fingerprint,
+            "adapter": self.adapter_path,
+            "adapter_fingerprint": self.adapter_fingerprint,
+        }
+
+    def generator(self, batch_size: int = 16, progress: bool = True) -> Any:
+        from safepeft.models.hf import HFGenerator
+
+        return HFGenerator(self, batch_size=batch_size, progress=progress)
+
+
+def load_model(
+    spec: str,
+    *,
+    adapter: str | os.PathLike[str] | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    chat_template: str | os.PathLike[str] | None = None,
+    trust_remote_code: bool = False,
+    require_chat_template: bool = True,
+) -> LoadedModel:
+    """Load base weights (+ optional PEFT adapter) and a left-padding tokenizer with a chat template."""
+    import torch
+
+    if dtype not in _DTYPES:
+        raise ConfigError(f"Unknown dtype {dtype!r}.", f"Use one of: {', '.join(_DTYPES)}.")
+    source = resolve(spec)
+    device = _pick_device(device)
+    torch_dtype = _pick_dtype(dtype, device)
+    model, tokenizer, fingerprint = _LOADERS[source.kind](source, torch_dtype, trust_remote_code)
+    _prepare_tokenizer(tokenizer, source, chat_template, require_chat_template)
+    model.to(device)
+    model.eval()
+    loaded = LoadedModel(model, tokenizer, source, fingerprint)
+    if adapter is not None:
+        attach_adapter(loaded, adapter)
+    return loaded
+
+
+def attach_adapter(loaded: LoadedModel, adapter: str | os.PathLike[str]) -> None:
+    """Apply a saved PEFT adapter on top of the loaded base (not merged)."""
+    from peft import PeftModel
+
+    path = Path(adapter)
+    if not (path / "adapter_config.json").is_file():
+        raise ModelLoadError(
+            f"Adapter directory {path} has no adapter_config.json.",
+            "Pass a directory written by `safepeft train` or PEFT's save_pretrained.",
+        )
+    try:
+        loaded.model = PeftModel.from_pretrained(loaded.model, str(path))
+    except (RuntimeError, ValueError, KeyError) as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = next((line for line in lines if "size mismatch" in line or "not found" in line), lines[0] if lines else "")
+        first = detail[:300]
+        raise IncompatibleArtifactError(
+            f"The adapter {path} does not fit the base model {loaded.spec} ({first}).",
+            "Use the base model the adapter was trained on (see its adapter_config.json / safepeft_train.json).",
+        ) from exc
+    loaded.model.eval()
+    loaded.adapter_path = str(path)
+    loaded.adapter_fingerprint = fp.directory_fingerprint(path)
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def _pick_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "auto":
+        # bf16 is slower than fp32 at batch > 1 on CPUs without native bf16, so fp32 on CPU.
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+def _prepare_tokenizer(tokenizer: Any, source: ModelSource, template_file: Any, required: bool) -> None:
+    tokenizer.padding_side = "left"  # batched generation continues from the right edge
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if template_file is not None:
+        path = Path(template_file)
+        if not path.is_file():
+            raise ConfigError(f"Chat template file not found: {path}.", "Pass a Jinja chat template file.")
+        tokenizer.chat_template = path.read_text(encoding="utf-8")
+    if required and not getattr(tokenizer, "chat_template", None):
+        raise ModelLoadError(
+            f"The model {source.spec} has no chat template.",
+            "Pass one with --chat-template FILE (a Jinja template, e.g. ChatML).",
+        )
+
+
+def _load_dir(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any, str]:
+    model, tokenizer = _from_pretrained(source.location, source.spec, torch_dtype, trust_remote_code)
+    return model, tokenizer, fp.directory_fingerprint(source.location)
+
+
+def _load_hub(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any, str]:
+    model, tokenizer = _from_pretrained(source.location, source.spec, torch_dtype, trust_remote_code)
+    return model, tokenizer, fp.hub_fingerprint(source.location, getattr(model.config, "_commit_hash", None))
+
+
+def _load_gguf(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any, str]:
+    _check_gguf_magic(Path(source.location))
+    fingerprint = fp.gguf_fingerprint(source.location)
+    converted = _converted_dir(Path(source.location), fingerprint)
+    model, tokenizer = _from_pretrained(str(converted), source.spec, torch_dtype, trust_remote_code)
+    return model, tokenizer, fingerprint
+
+
+def _from_pretrained(location: str, spec: str, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            location, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Could not load model {spec!r}: {str(exc).splitlines()[0][:300]}",
+            "Check the path or hub id; without network, the model must already be in the local HF cache.",
+        ) from exc
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"The model {spec!r} needs custom code from its repository.",
+                "Review that code, then pass --trust-remote-code.",
+            ) from exc
+        raise ModelLoadError(f"Could not load model {spec!r}: {str(exc).splitlines()[0][:300]}") from exc
+    return model, tokenizer
+
+
+def _check_gguf_magic(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"Cannot read GGUF file {path}: {exc.strerror}.", "Check the file permissions.") from exc
+    if magic != b"GGUF":
+        raise ModelLoadError(
+            f"{path} is not a GGUF file (bad magic bytes {magic!r}).",
+            "The file is corrupt or of another format; re-download it.",
+        )
+
+
+def _converted_dir(gguf: Path, fingerprint: str) -> Path:
+    """De-quantise a GGUF once into a cached safetensors directory (atomic: temp dir + rename)."""
+    target = fp.cache_dir() / "converted" / fingerprint
+    if (target / ".complete").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as exc:  # the GGUF reader raises many kinds (ValueError, KeyError, struct.error ...)
+        raise ModelLoadError(
+            f"Could not read GGUF file {gguf}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+            "The file may be truncated or use an architecture transformers cannot de-quantise.",
+        ) from exc
+    if getattr(model, "hf_quantizer", None) is not None:
+        # The weights are already plain fp32; only the quantizer flag blocks save_pretrained and Trainer.
+        model.hf_quantizer.remove_quantization_config(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{fingerprint}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf), "fingerprint": fingerprint}))
+        (tmp / ".complete").touch()
+        if target.exists():  # a concurrent conversion won; keep its result
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+_LOADERS = {"gguf": _load_gguf, "dir": _load_dir, "hub": _load_hub}
