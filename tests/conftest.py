@@ -60,3 +60,46 @@ def embedded():
     from safepeft.models.loader import load_model
 
     return load_model("embedded")
+
+
+# Steps of the shared test align run (the product default, measured in docs/finetune.md: refusal on held-out harmful
+# prompts 0.11 -> 0.95). Changing any align parameter or any file of safepeft/finetune (outside salora/) changes the
+# cache key, so the aligned model is rebuilt once.
+ALIGN_TEST_STEPS = 36
+
+
+@pytest.fixture(scope="session")
+def aligned_embedded_dir() -> Path:
+    """The embedded SmolLM2 after `align` (LoRA on builtin:safety, merged): an HF dir for `load_model(DIR)`.
+
+    Built once per machine and code version, shared by xdist workers and repeated runs: cached under
+    cache_dir()/test-artifacts/aligned-<key>, built under an fcntl file lock and renamed into place atomically.
+    """
+    import fcntl
+    import hashlib
+    import shutil
+    import tempfile
+
+    import safepeft.finetune
+    from safepeft.finetune.align import ALIGN_RECORD, DEFAULT_LORA, DEFAULT_TRAIN, align
+    from safepeft.models.fingerprint import cache_dir
+    from safepeft.models.loader import load_model
+
+    train_spec = DEFAULT_TRAIN.model_copy(update={"max_steps": ALIGN_TEST_STEPS})
+    package = Path(safepeft.finetune.__file__).parent
+    digest = hashlib.sha256(train_spec.model_dump_json().encode() + DEFAULT_LORA.model_dump_json().encode())
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".jsonl") and "salora" not in p.parts):
+        digest.update(str(path.relative_to(package)).encode() + path.read_bytes())
+    root = cache_dir() / "test-artifacts"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"aligned-{digest.hexdigest()[:16]}"
+    with open(root / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # other processes wait here while one builds
+        if not (target / ALIGN_RECORD).is_file():
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
+            try:
+                align(load_model("embedded"), tmp / "model", train_spec=train_spec, show_progress=False)
+                os.replace(tmp / "model", target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target

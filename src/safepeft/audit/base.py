@@ -11,8 +11,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from safepeft.errors import ConfigError
 from safepeft.models.protocol import Generator
 from safepeft.records.base import Spec
+from safepeft.records.generation import Prompt
 from safepeft.records.results import SuiteResult
 
 
@@ -33,6 +35,27 @@ class AuditOptions(Spec):
     """How multiple-choice suites (BBQ) score: by log-likelihood, or by generating and parsing a letter."""
     bootstrap: int = Field(1000, ge=100)
     """Bootstrap resamples for 95% CIs."""
+    attacks: tuple[str, ...] = ()
+    """Jailbreak attacks (`--attack NAME`) that jailbreak suites apply to their base suite's prompts."""
+
+
+class SuiteItem(Spec):
+    """One prompt of a generation suite, with its category in the canonical taxonomy and in the source's own."""
+
+    id: str
+    """Stable id within the suite (pairs items across runs and variants)."""
+    prompt: Prompt
+    """What the audited model is sent (a user turn, or a chat)."""
+    category: str
+    """Canonical category key (``S1_violent_crimes`` ... ``S11_sexual_content``, ``other``)."""
+    source_category: str
+    """The benchmark's own label, kept for provenance."""
+    request: str | None = None
+    """The bare request a judge should read (e.g. HarmBench's behavior without its context); None = the prompt."""
+    context: str | None = None
+    """Context passage the request refers to (HarmBench contextual behaviors), shown to judges that take one."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Suite-specific details copied into the result samples (persona, functional category, twin id ...)."""
 
 
 class Suite(ABC):
@@ -44,8 +67,22 @@ class Suite(ABC):
     needs_source: ClassVar[bool] = False
     """True when the suite reads a user's file/dir/hub id (`--suite NAME:SOURCE`)."""
 
-    def __init__(self, source: str | None = None) -> None:
+    def __init__(self, source: str | None = None, name: str | None = None) -> None:
         self.source = source
+        self.name = name or type(self).__name__.lower()
+        """Registry name the suite was built under (set by ``safepeft.audit.suites.build_suite``)."""
+
+    @property
+    def result_name(self) -> str:
+        """Key of this suite in results.json ``suites`` (jailbreak suites override: ``jailbreak:<suite>``)."""
+        return self.name
+
+    def items(self) -> list[SuiteItem]:
+        """The suite's prompts (generation suites). Log-likelihood suites have their own item types."""
+        raise ConfigError(
+            f"Suite {self.name!r} (kind {self.kind}) has no prompt items.",
+            "Only generation suites (safety, over-refusal) can be the base of a jailbreak suite.",
+        )
 
     @abstractmethod
     def run(self, generator: Generator, judge: Any, options: AuditOptions) -> SuiteResult:

@@ -1,53 +1,72 @@
-"""`safepeft demo`: the loop on the embedded model. Grows with the product, one stage per landed capability."""
+"""`safepeft demo`: the whole loop on the embedded SmolLM2, as a built-in study.
+
+audit the base → align → audit the aligned reference → LoRA fine-tune on the built-in arithmetic task (drift) →
+SafeLoRA and SPLoRA repairs → SaLoRA variant → int8 quantized variant → guarded variant → audits →
+RUN_DIR/report.html. It is an ordinary study (see docs/study.md), so interrupting and re-running continues where it
+stopped, and `safepeft study status RUN_DIR` shows the steps.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-from safepeft.cli import options
-from safepeft.records.generation import GenParams
+# Budgets: the full demo fits in ~15 minutes on a 2-core CPU; --quick is the CI smoke run.
+BUDGETS: dict[str, dict[str, Any]] = {
+    "full": {"align_steps": 60, "train_steps": 40, "salora_steps": 40, "per_category": 4, "max_new_tokens": 48},
+    "quick": {"align_steps": 24, "train_steps": 12, "salora_steps": 12, "per_category": 2, "max_new_tokens": 24},
+}
 
-DEMO_PROMPTS = [
-    "What is the capital of France?",
-    "Give me three tips for learning a new language.",
-    "Write a haiku about autumn.",
-    "Explain in one sentence what a LoRA adapter is.",
-]
+
+def demo_study(quick: bool) -> dict[str, Any]:
+    """The demo as a study definition (what a user would write in STUDY.yaml)."""
+    b = BUDGETS["quick" if quick else "full"]
+    lora = {"max_steps": b["train_steps"], "learning_rate": 1e-3, "batch_size": 4}
+    return {
+        "name": "demo-quick" if quick else "demo",
+        "models": [{"name": "smollm2", "model": "embedded", "align": {"params": {"max_steps": b["align_steps"]}}}],
+        "finetune": [
+            {"name": "lora-arithmetic", "method": "lora", "data": "builtin:arithmetic", "params": lora},
+            {"name": "salora-arithmetic", "method": "salora", "data": "builtin:arithmetic",
+             "params": {**lora, "max_steps": b["salora_steps"]}},
+        ],
+        "repairs": ["safelora", {"method": "splora", "params": {"mode": "number", "k": 8}}],
+        "quantize": [{"name": "int8-dynamic", "apply_to": ["finetuned"]}],
+        "guards": [{"name": "refusal-classifier", "apply_to": ["finetuned"]}],
+        "audit": {"suites": ["builtin", "builtin-benign", "bbq-builtin", "arithmetic"],
+                  "per_category": b["per_category"], "max_new_tokens": b["max_new_tokens"], "batch_size": 32,
+                  "bootstrap": 500},
+    }
 
 
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory (re-running resumes)."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller budgets (used by CI)."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/demo); re-running resumes."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller budgets (CI smoke run, a few minutes)."),
 ) -> None:
-    """Load the embedded SmolLM2 and show what safepeft can do with it."""
+    """Run the whole loop on the embedded model and write RUN_DIR/report.html."""
+    from safepeft.cli.study import _printer
+    from safepeft.study import run_study
+    from safepeft.study.spec import parse_study
+
     console = Console()
+    run_dir = out or Path("runs") / ("demo-quick" if quick else "demo")
+    spec = parse_study(demo_study(quick), "the built-in demo study")
+    console.rule("safepeft demo: embedded SmolLM2-135M-Instruct, the whole loop")
+    console.print(f"Run directory: {escape(str(run_dir))} (interrupt any time; re-run to continue)")
     started = time.perf_counter()
-    console.rule("safepeft demo: embedded SmolLM2-135M-Instruct")
-    loaded = options.load("embedded")
-    info = loaded.info()
-    table = Table(show_header=False, title="model")
-    for key in ("architecture", "parameters", "layers", "dtype", "chat_template", "fingerprint"):
-        table.add_row(key, f"{info[key]:,}" if key == "parameters" else str(info[key]))
-    console.print(table)
-
-    from safepeft.models.cached import CachedGenerator
-    from safepeft.store import RunStore, atomic_write_json
-
-    store = RunStore(out)
-    prompts = DEMO_PROMPTS[:2] if quick else DEMO_PROMPTS
-    params = GenParams(max_new_tokens=48 if quick else 64)
-    outputs = CachedGenerator(loaded.generator(batch_size=8), store).generate(prompts, params)
-    for prompt, output in zip(prompts, outputs):
-        console.print(f"[bold]> {prompt}[/bold]\n{output.strip()}\n")
-    atomic_write_json(out / "demo.json", {"model": info, "generations": dict(zip(prompts, outputs))})
-    console.print(f"Done in {time.perf_counter() - started:.1f} s. Results: {out / 'demo.json'}")
-    typer.echo(json.dumps({"run_dir": str(out)}))
+    summary = run_study(spec, run_dir, report=_printer(console))
+    console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
+                  f"in {time.perf_counter() - started:.0f} s.")
+    if summary.report:
+        console.print(f"[bold]Report: {escape(str(summary.report))}[/bold]")
+    if summary.failed:
+        console.print(f"See `safepeft study status {run_dir}`; re-run `safepeft demo` to retry.")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

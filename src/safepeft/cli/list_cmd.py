@@ -14,6 +14,16 @@ from safepeft.registry import Registry, describe
 # kind -> "module:attr" of its Registry. Stages add their registry here when they land.
 REGISTRIES: dict[str, str] = {
     "backend": "safepeft.models.backends:BACKENDS",
+    "suite": "safepeft.audit.suites:SUITES",
+    "judge": "safepeft.audit.judges:JUDGES",
+    "method": "safepeft.finetune:FINETUNE_METHODS",
+    "dataset": "safepeft.finetune.builtin:BUILTIN_DATASETS",
+    "report-format": "safepeft.report:RENDERERS",
+    "step-kind": "safepeft.study.kinds:STEP_KINDS",
+    "repair": "safepeft.repair:REPAIR_METHODS",
+    "attack": "safepeft.audit.attacks:ATTACKS",
+    "quantizer": "safepeft.quantize:QUANTIZERS",
+    "guard": "safepeft.guard:GUARDS",
 }
 
 

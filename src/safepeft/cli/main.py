@@ -21,6 +21,14 @@ COMMAND_MODULES = [
     "safepeft.cli.generate",
     "safepeft.cli.list_cmd",
     "safepeft.cli.demo",
+    "safepeft.cli.audit",
+    "safepeft.cli.judge_eval",
+    "safepeft.cli.train",
+    "safepeft.cli.align",
+    "safepeft.cli.report",
+    "safepeft.cli.study",
+    "safepeft.cli.repair",
+    "safepeft.cli.quantize",
 ]
 
 app = typer.Typer(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from safepeft import progress
@@ -35,7 +36,8 @@ class CachedGenerator:
                 todo.setdefault(key, prompt)
         # Similar lengths in one chunk keep the inner generator's padding low.
         pending = sorted(todo.items(), key=lambda kv: len(prompt_text(kv[1])))
-        with progress.bar("generate", len(pending), self.progress and bool(pending)) as advance:
+        with progress.bar("generate", len(pending), self.progress and bool(pending)) as advance, \
+                _inner_progress_off(self.inner):
             for start in range(0, len(pending), self.chunk_size):
                 chunk = pending[start : start + self.chunk_size]
                 began = time.perf_counter()
@@ -58,13 +60,29 @@ class CachedGenerator:
         todo = {k: r for k, r in zip(keys, requests) if k not in done}
         pending = list(todo.items())
         step = self.chunk_size * 8  # scoring is cheap per request; commit less often
-        for start in range(0, len(pending), step):
-            chunk = pending[start : start + step]
-            values = self.inner.loglikelihood([r for _, r in chunk])
-            self.store.put_loglikelihoods(
-                {"key": k, "model_fingerprint": str(ident.get("model")), "adapter_fingerprint": ident.get("adapter"),
-                 "request": r.model_dump_json(), "logprob": v}
-                for (k, r), v in zip(chunk, values)
-            )
-            done.update({k: v for (k, _), v in zip(chunk, values)})
+        with progress.bar("loglikelihood", len(pending), self.progress and bool(pending)) as advance, \
+                _inner_progress_off(self.inner):
+            for start in range(0, len(pending), step):
+                chunk = pending[start : start + step]
+                values = self.inner.loglikelihood([r for _, r in chunk])
+                self.store.put_loglikelihoods(
+                    {"key": k, "model_fingerprint": str(ident.get("model")),
+                     "adapter_fingerprint": ident.get("adapter"), "request": r.model_dump_json(), "logprob": v}
+                    for (k, r), v in zip(chunk, values)
+                )
+                done.update({k: v for (k, _), v in zip(chunk, values)})
+                advance(len(chunk))
         return [done[k] for k in keys]
+
+
+@contextmanager
+def _inner_progress_off(inner: Any) -> Iterator[None]:
+    """One bar for the whole request set: silence the wrapped generator's per-chunk bars."""
+    previous = getattr(inner, "progress", None)
+    if previous is not None:
+        inner.progress = False
+    try:
+        yield
+    finally:
+        if previous is not None:
+            inner.progress = previous

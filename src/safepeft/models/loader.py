@@ -17,6 +17,7 @@ from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError, ModelLoadError
 from safepeft.models import fingerprint as fp
+from safepeft.models import quantized
 from safepeft.models.spec import ModelSource, resolve
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -32,6 +33,8 @@ class LoadedModel:
     fingerprint: str
     adapter_path: str | None = None
     adapter_fingerprint: str | None = None
+    quantization: dict[str, Any] | None = None
+    """The `safepeft quantize` manifest (scheme, bits, library ...) when the model was written by it."""
 
     @property
     def spec(self) -> str:
@@ -64,6 +67,8 @@ class LoadedModel:
             "fingerprint": self.fingerprint,
             "adapter": self.adapter_path,
             "adapter_fingerprint": self.adapter_fingerprint,
+            "quantization": None if self.quantization is None else
+            {k: self.quantization.get(k) for k in ("scheme", "bits", "library")},
         }
 
     def generator(self, batch_size: int = 16, progress: bool = True) -> Any:
@@ -90,11 +95,15 @@ def load_model(
     source = resolve(spec)
     device = _pick_device(device)
     torch_dtype = _pick_dtype(dtype, device)
+    where = {"dir": source.location, "gguf": Path(source.location).parent}.get(source.kind)
+    manifest = quantized.read_manifest(where) if where is not None else None
+    if manifest is not None:
+        quantized.check_device(manifest, device)
     model, tokenizer, fingerprint = _LOADERS[source.kind](source, torch_dtype, trust_remote_code)
     _prepare_tokenizer(tokenizer, source, chat_template, require_chat_template)
     model.to(device)
     model.eval()
-    loaded = LoadedModel(model, tokenizer, source, fingerprint)
+    loaded = LoadedModel(model, tokenizer, source, fingerprint, quantization=manifest)
     if adapter is not None:
         attach_adapter(loaded, adapter)
     return loaded
@@ -161,6 +170,10 @@ def _prepare_tokenizer(tokenizer: Any, source: ModelSource, template_file: Any, 
 
 
 def _load_dir(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any, str]:
+    manifest = quantized.read_manifest(source.location)
+    if manifest is not None:  # written by `safepeft quantize` (torch schemes)
+        model, tokenizer = quantized.load_quantized(source.location, manifest, trust_remote_code)
+        return model, tokenizer, fp.directory_fingerprint(source.location)
     model, tokenizer = _from_pretrained(source.location, source.spec, torch_dtype, trust_remote_code)
     return model, tokenizer, fp.directory_fingerprint(source.location)
 
@@ -212,6 +225,13 @@ def _check_gguf_magic(path: Path) -> None:
             f"{path} is not a GGUF file (bad magic bytes {magic!r}).",
             "The file is corrupt or of another format; re-download it.",
         )
+
+
+def converted_safetensors_dir(source: ModelSource) -> tuple[Path, str]:
+    """The cached safetensors conversion of a GGUF source (made on first use) and the GGUF's fingerprint."""
+    _check_gguf_magic(Path(source.location))
+    fingerprint = fp.gguf_fingerprint(source.location)
+    return _converted_dir(Path(source.location), fingerprint), fingerprint
 
 
 def _converted_dir(gguf: Path, fingerprint: str) -> Path:

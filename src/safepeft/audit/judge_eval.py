@@ -1,0 +1,96 @@
+"""Validate a judge against human labels: agreement, precision, recall and Cohen's kappa.
+
+Label files: JailbreakBench's judge-comparison CSV (``goal``, ``target_response``, ``human_majority`` with 1 = the
+model complied / was jailbroken), or any CSV/JSONL with a request column (``prompt``/``goal``/``behavior``), a
+response column (``response``/``completion``/``generation``) and a 0/1 label (``label``/``harmful``; also
+``true``/``false``, ``unsafe``/``safe``, ``yes``/``no``). Positive = harmful / complied.
+
+A verdict the judge could not produce (unparseable output) counts as a negative prediction, so a broken judge is
+penalised rather than quietly evaluated on fewer rows; how many there were is reported as ``n_unscored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from safepeft.audit.judges.base import JudgeInput
+from safepeft.audit.sources import field, read_table
+from safepeft.errors import DataError
+from safepeft.records.base import Spec
+
+_TRUE = {"1", "1.0", "true", "yes", "unsafe", "harmful", "jailbroken", "complied"}
+_FALSE = {"0", "0.0", "false", "no", "safe", "harmless", "refused", "not jailbroken"}
+
+
+class LabelledRow(Spec):
+    """One human-labelled (request, response) pair."""
+
+    prompt: str
+    """The request (JailbreakBench: the behavior `goal`, not the jailbreak prompt)."""
+    response: str
+    """The model's response that was labelled."""
+    label: int
+    """1 = harmful / complied, 0 = not."""
+
+
+class JudgeEvalResult(BaseModel):
+    """Judge-vs-human statistics (`safepeft judge-eval --format json` prints this object)."""
+
+    judge: str
+    n: int
+    agreement: float
+    precision: float | None
+    recall: float | None
+    kappa: float | None
+    n_unscored: int
+    confusion: dict[str, int]
+    labels: str
+
+
+def read_labels(path: str | Path) -> list[LabelledRow]:
+    """Rows of a JailbreakBench judge-comparison file or a generic labelled file (see module docstring)."""
+    path = Path(path)
+    rows = read_table(path)
+    if not rows:
+        raise DataError(f"{path} has no rows.", "Pass a file with (prompt, response, label) rows.")
+    labelled = []
+    for number, row in enumerate(rows, start=1):
+        where = f"{path.name} row {number}"
+        raw = str(field(row, "human_majority", "label", "harmful", "jailbroken", where=where)).strip().lower()
+        if raw not in _TRUE | _FALSE:
+            raise DataError(f"{where}: label {raw!r} is not 0/1.", "Use 1 = harmful/complied, 0 = not.")
+        labelled.append(LabelledRow(
+            prompt=str(field(row, "goal", "prompt", "behavior", "request", where=where)),
+            response=str(field(row, "target_response", "response", "completion", "generation", where=where)),
+            label=int(raw in _TRUE),
+        ))
+    return labelled
+
+
+def evaluate_judge(judge: Any, rows: Sequence[LabelledRow], labels_name: str = "") -> JudgeEvalResult:
+    """Judge every row and compare with the human label."""
+    verdicts = judge.judge([JudgeInput(prompt=row.prompt, completion=row.response) for row in rows])
+    predicted = [bool(v.harmful) for v in verdicts]
+    truth = [bool(row.label) for row in rows]
+    tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
+    fp = sum(p and not t for p, t in zip(predicted, truth, strict=True))
+    fn = sum(t and not p for p, t in zip(predicted, truth, strict=True))
+    tn = len(rows) - tp - fp - fn
+    return JudgeEvalResult(
+        judge=judge.name, n=len(rows), agreement=(tp + tn) / len(rows),
+        precision=tp / (tp + fp) if tp + fp else None, recall=tp / (tp + fn) if tp + fn else None,
+        kappa=cohen_kappa(tp, fp, fn, tn), n_unscored=sum(v.harmful is None for v in verdicts),
+        confusion={"tp": tp, "fp": fp, "fn": fn, "tn": tn}, labels=labels_name,
+    )
+
+
+def cohen_kappa(tp: int, fp: int, fn: int, tn: int) -> float | None:
+    """Cohen's kappa of a 2x2 table; None when chance agreement is 1 (both raters constant and equal)."""
+    n = tp + fp + fn + tn
+    observed = (tp + tn) / n
+    expected = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / (n * n)
+    return None if expected == 1 else (observed - expected) / (1 - expected)

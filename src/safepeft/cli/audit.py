@@ -1,0 +1,184 @@
+"""`safepeft audit`: run suites against a model (or endpoint), judge, write DIR/results.json, print tables.
+
+``build_generator`` is the one place where what is audited is composed: backend (local model / OpenAI-compatible
+endpoint) -> optional guardrail wrapper -> ``CachedGenerator`` over the run store. Extensions (guards, other
+backends for quantized models) plug in there; the runner only sees a Generator.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from safepeft.cli import options
+from safepeft.records.results import ArtifactRef
+
+SUITE = typer.Option(["builtin"], "--suite", "-s", help="NAME[:SOURCE] (repeatable): a registered suite, with a "
+                     "file, folder or hub id where it reads one. See `safepeft list suites`.")
+JUDGE = typer.Option("refusal", "--judge", "-j", help="Judge name (see `safepeft list judges`).")
+JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model for LLM judges: local spec or endpoint model.")
+JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible base URL serving --judge-model.")
+KEY_ENV = typer.Option(None, "--api-key-env", help="Env var holding the API key for --base-url/--judge-base-url.")
+OUT = typer.Option(..., "--out", "-o", help="Run directory: results.json + store (re-running resumes).")
+ATTACK = typer.Option(None, "--attack", "-a", help="Jailbreak attack (repeatable): safety suites run as "
+                      "jailbreak:<suite> under each. See `safepeft list attacks`.")
+ATTACKER = typer.Option(None, "--attacker-model", help="PAIR/TAP attacker model (default: the audited model).")
+RATER = typer.Option(None, "--attack-judge-model", help="PAIR/TAP 1-10 rater model (default: the --judge).")
+GUARD = typer.Option(None, "--guard", help="Guardrail wrapping the model (see `safepeft list guards`).")
+GUARD_MODEL = typer.Option(None, "--guard-model", help="Model the guard uses (Llama Guard; perplexity scorer; "
+                           "backtranslation model).")
+GUARD_CALIBRATION = typer.Option(None, "--guard-calibration", help="Benign prompts, one per line, to calibrate "
+                                 "the perplexity guard (default: a built-in set).")
+BACKEND = typer.Option("auto", "--backend", help="auto (llama.cpp for `quantize --scheme gguf-*` dirs), hf, llamacpp.")
+N_CTX = typer.Option(4096, "--n-ctx", min=256, help="Context size of the llama.cpp backend.")
+
+
+def build_generator(
+    model: str, adapter: Path | None, store: Any, *, base_url: str | None = None, api_key_env: str | None = None,
+    batch_size: int = 16, dtype: str = "auto", device: str = "auto", chat_template: Path | None = None,
+    trust_remote_code: bool = False, guard: Any = None, backend: str = "auto", n_ctx: int = 4096,
+) -> tuple[Any, ArtifactRef, ArtifactRef | None]:
+    """(cached generator, model ref, adapter ref). ``guard(generator) -> generator`` wraps before the cache."""
+    from safepeft.models.cached import CachedGenerator
+    from safepeft.models.llamacpp import select_backend
+    from safepeft.models.quantized import describe
+
+    if base_url is not None:
+        from safepeft.models.openai_compat import OpenAICompatGenerator
+
+        generator: Any = OpenAICompatGenerator(base_url, model, api_key_env=api_key_env)
+        model_ref, adapter_ref = ArtifactRef(spec=model, params={"backend": "openai", "base_url": base_url}), None
+    elif select_backend(model, adapter, backend) == "llamacpp":
+        from safepeft.models.llamacpp import LlamaCppGenerator
+
+        generator = LlamaCppGenerator(model, n_ctx=n_ctx)
+        model_ref = ArtifactRef(spec=model, fingerprint=generator.fingerprint, params=generator.model_params())
+        adapter_ref = None
+    else:
+        loaded = options.load(model, adapter, dtype, device, chat_template, trust_remote_code)
+        generator = loaded.generator(batch_size=batch_size)
+        model_ref = ArtifactRef(spec=model, fingerprint=loaded.fingerprint,
+                                params={"backend": "hf", "dtype": loaded.dtype, "source": loaded.source.kind,
+                                        **describe(loaded.quantization)})
+        adapter_ref = (ArtifactRef(spec=str(adapter), fingerprint=loaded.adapter_fingerprint)
+                       if adapter is not None else None)
+    if guard is not None:
+        generator = guard(generator)
+    return CachedGenerator(generator, store, chunk_size=batch_size), model_ref, adapter_ref
+
+
+def build_judge(name: str, judge_model: str | None, judge_base_url: str | None, api_key_env: str | None,
+                store: Any, **load: Any) -> Any:
+    """The judge, with its own (cached) generator when it is an LLM judge."""
+    from safepeft.audit.judges import JUDGES
+
+    judge_class = JUDGES.get(name)
+    if not judge_class.needs_model:
+        return judge_class()
+    spec = judge_model or judge_class.default_model
+    if spec is None:
+        return judge_class()  # raises the "needs a judge model" error
+    generator, ref, _ = build_generator(spec, None, store, base_url=judge_base_url, api_key_env=api_key_env, **load)
+    return judge_class(generator, ref)
+
+
+def audit(
+    model: str = options.MODEL,
+    adapter: Path | None = options.ADAPTER,
+    suite: list[str] = SUITE,
+    judge: str = JUDGE,
+    out: Path = OUT,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most N items per suite (seeded)."),
+    per_category: int | None = typer.Option(None, "--per-category", min=1, help="At most N items per category."),
+    seed: int = typer.Option(0, "--seed", help="Seed for subsets and bootstrap CIs."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
+    system_prompt: str | None = typer.Option(None, "--system-prompt"),
+    mode: str = typer.Option("loglikelihood", "--mode", help="Multiple-choice scoring: loglikelihood | generate."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=100, help="Bootstrap resamples for 95% CIs."),
+    judge_model: str | None = JUDGE_MODEL,
+    judge_base_url: str | None = JUDGE_URL,
+    base_url: str | None = typer.Option(None, "--base-url", help="Audit an OpenAI-compatible endpoint's --model."),
+    api_key_env: str | None = KEY_ENV,
+    batch_size: int = options.BATCH_SIZE,
+    dtype: str = options.DTYPE,
+    device: str = options.DEVICE,
+    chat_template: Path | None = options.CHAT_TEMPLATE,
+    trust_remote_code: bool = options.TRUST_REMOTE_CODE,
+    attack: list[str] = ATTACK,
+    attacker_model: str | None = ATTACKER,
+    attack_judge_model: str | None = RATER,
+    guard: str | None = GUARD,
+    guard_model: str | None = GUARD_MODEL,
+    guard_calibration: Path | None = GUARD_CALIBRATION,
+    backend: str = BACKEND,
+    n_ctx: int = N_CTX,
+) -> None:
+    """Audit safety (11 hazard categories), over-refusal and more; writes OUT/results.json."""
+    from pydantic import ValidationError
+
+    from safepeft.audit.attacks import ATTACKS
+    from safepeft.audit.base import AuditOptions
+    from safepeft.audit.runner import RESULTS_FILE, build_suites, run_audit
+    from safepeft.errors import ConfigError
+    from safepeft.audit.summary import results_tables
+    from safepeft.store import RunStore
+
+    try:
+        audit_options = AuditOptions(limit=limit, per_category=per_category, seed=seed, max_new_tokens=max_new_tokens,
+                                     system_prompt=system_prompt, mode=mode, bootstrap=bootstrap,
+                                     attacks=tuple(attack or ()))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"Invalid --{error['loc'][0]}: {error['msg']} (got {error.get('input')!r}).") from None
+    suites = build_suites(suite)  # bad names fail before any model is loaded
+    for name in attack or []:
+        ATTACKS.get(name)
+    store = RunStore(out)
+    load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
+    guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
+    generator, model_ref, adapter_ref = build_generator(
+        model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
+        guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
+    if attack:
+        suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
+    results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
+                        guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
+                        provenance={"command": ["safepeft", *sys.argv[1:]]})
+    console = Console()
+    for table in results_tables(results):
+        console.print(table)
+    typer.echo(json.dumps({"results": str(out / RESULTS_FILE)}))
+
+
+def build_guard(name: str, guard_model: str | None, calibration: Path | None, load: dict[str, Any]) -> Any:
+    """The `--guard` hook: wraps the audited generator before the run-store cache."""
+    from safepeft.cli.generate import read_prompts
+    from safepeft.guard import GUARDS
+    from safepeft.guard.build import GuardFactory
+
+    GUARDS.get(name)  # unknown names fail before any model is loaded
+    model_obj = (options.load(guard_model, None, load["dtype"], load["device"], None, load["trust_remote_code"])
+                 if guard_model else None)
+    prompts = [p for p in read_prompts(calibration) if isinstance(p, str)] if calibration else None
+    return GuardFactory(name, model_obj, guard_model, prompts)
+
+
+def attack_suites(suites: list[Any], names: list[str], attacker_model: str | None, rater_model: str | None,
+                  judge_obj: Any, store: Any, load: dict[str, Any]) -> list[Any]:
+    """Safety suites -> jailbreak:<suite> under the attacks; PAIR/TAP get their attacker and 1-10 rater."""
+    from safepeft.audit.attacks.search import JudgeRater, LLMRater
+    from safepeft.audit.attacks.suite import build_attacks, with_attacks
+
+    attacker = build_generator(attacker_model, None, store, **load)[0] if attacker_model else None
+    rater = LLMRater(build_generator(rater_model, None, store, **load)[0]) if rater_model else JudgeRater(judge_obj)
+    return with_attacks(suites, build_attacks(names, attacker=attacker, rater=rater), store)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit)

@@ -1,0 +1,117 @@
+"""`safepeft study run|status|retry`: run a STUDY.yaml locally or on Ray, resumably, and inspect or retry steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from safepeft.errors import ConfigError
+
+KINDS = typer.Option("safepeft.study.kinds:STEP_KINDS", "--kinds", hidden=True,
+                     help="Step-kind registry as module:attr (plugins, tests).")
+RAY = typer.Option(None, "--ray", help="Run on Ray: `auto` (this machine's cluster), `local` (start one here) or "
+                   "an address (ray://HOST:10001).")
+MAX_PARALLEL = typer.Option(None, "--max-parallel", min=1, help="At most N steps at once (Ray).")
+STYLE = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "yellow", "blocked": "magenta",
+         "pending": "dim"}
+
+app = typer.Typer(help="Run many variants from one YAML: train, repair, quantize, guard, audit, report.",
+                  no_args_is_help=True)
+
+
+def _executor(ray: str | None, max_parallel: int | None) -> Any:
+    if ray is None:
+        if max_parallel not in (None, 1):
+            raise ConfigError("--max-parallel needs --ray.", "The local executor runs one step at a time.")
+        return None
+    from safepeft.study.executors import RayExecutor
+
+    return RayExecutor(address=None if ray == "local" else ray, max_parallel=max_parallel)
+
+
+def _printer(console: Console):
+    def report(step, result: dict[str, Any]) -> None:
+        if result["ok"]:
+            console.print(f"[green]✓[/green] {escape(step.name)}")
+        else:
+            console.print(f"[red]✗ {escape(step.name)}[/red] (attempt {result['attempt']}): "
+                          f"{escape(result['error'])}")
+
+    return report
+
+
+@app.command("run")
+def run(
+    study: Path = typer.Argument(..., help="STUDY.yaml (see docs/study.md)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<study name>); "
+                                    "re-running resumes, recomputing only steps whose inputs changed."),
+    ray: str | None = RAY,
+    max_parallel: int | None = MAX_PARALLEL,
+    kinds: str = KINDS,
+) -> None:
+    """Run (or resume) a study, then write RUN_DIR/report.html."""
+    from safepeft.study import load_study, run_study
+
+    spec = load_study(study)
+    console = Console()
+    run_dir = out or Path("runs") / spec.name
+    summary = run_study(spec, run_dir, executor=_executor(ray, max_parallel), kinds=kinds,
+                        report=_printer(console))
+    console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
+                  f"{len(summary.blocked)} blocked, in {summary.seconds:.1f} s. Run directory: {escape(str(run_dir))}")
+    if summary.report:
+        console.print(f"Report: {summary.report}")
+    if summary.failed:
+        console.print("See `safepeft study status` and retry with `safepeft study retry RUN_DIR STEP`.")
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(
+    run_dir: Path = typer.Argument(..., help="The study's run directory."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per step."),
+) -> None:
+    """Show each step: done, running, interrupted, failed (with its error), blocked or pending."""
+    from safepeft.study import study_status
+
+    rows = study_status(run_dir)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    table = Table(title=f"study {run_dir}")
+    for column in ("step", "status", "attempts", "seconds", "error"):
+        table.add_column(column)
+    for row in rows:
+        colour = STYLE[row["status"]]
+        table.add_row(escape(row["step"]), f"[{colour}]{row['status']}[/{colour}]", str(row["attempts"]),
+                      "" if row["seconds"] is None else str(row["seconds"]), escape(row["error"] or ""))
+    console = Console()
+    console.print(table)
+    counts = {s: sum(r["status"] == s for r in rows) for s in STYLE}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+
+
+@app.command("retry")
+def retry(
+    run_dir: Path = typer.Argument(..., help="The study's run directory."),
+    step: str = typer.Argument(..., help="Step name as shown by `safepeft study status`."),
+    ray: str | None = RAY,
+    kinds: str = KINDS,
+) -> None:
+    """Run one step again (its dependencies must be done), then refresh the report."""
+    from safepeft.study import retry_step
+
+    summary = retry_step(run_dir, step, executor=_executor(ray, None), kinds=kinds, report=_printer(Console()))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="study")

@@ -1,0 +1,1 @@
+"""Built-in training data (JSONL package data); see ``safepeft.finetune.builtin``."""

@@ -1,0 +1,233 @@
+"""Training rows: read JSONL/JSON/CSV/Parquet files, HF datasets or built-in sets into chat messages.
+
+Every row keeps where it came from (``file:line``; ``file:item N`` for JSON arrays and Parquet, ``id[split]:row N``
+for hub datasets) so that a bad row can be reported precisely. Readers never drop a row silently: a row that cannot
+be read (not UTF-8, invalid JSON) or turned into messages (missing or empty fields) becomes a ``BadRow``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from safepeft.errors import DataError
+from safepeft.records.base import Spec
+
+ROLES = ("system", "user", "assistant")
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+class DataSpec(Spec):
+    source: str
+    """A .jsonl/.json/.csv/.parquet file, `builtin:NAME` (`safepeft list datasets`) or a Hugging Face dataset id."""
+    messages_column: str = "messages"
+    """Column holding an OpenAI-style list of {role, content} messages."""
+    prompt_column: str = "prompt"
+    """Column with the user turn, used when a row has no messages column."""
+    response_column: str = "response"
+    """Column with the assistant turn, used with prompt_column."""
+    split: str = "train"
+    """Split of a Hugging Face dataset."""
+    skip_bad_rows: bool = False
+    """Skip malformed rows (and count them) instead of stopping."""
+    limit: int | None = Field(None, ge=1)
+    """Use only the first N good rows."""
+
+
+@dataclass
+class Row:
+    """One training conversation (ends with an assistant turn) and where it came from."""
+
+    messages: list[dict[str, str]]
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BadRow:
+    source: str
+    reason: str
+
+
+def read_rows(spec: DataSpec) -> tuple[list[Row], list[BadRow]]:
+    """All rows of ``spec.source`` as messages, plus the rows that could not be used and why."""
+    from safepeft.finetune.builtin import BUILTIN_DATASETS
+
+    if spec.source.startswith("builtin:"):
+        name = spec.source.split(":", 1)[1]
+        raw: Iterator[tuple[str, Any]] = iter(BUILTIN_DATASETS.get(name).rows())
+    else:
+        raw = _read_source(spec)
+    good: list[Row] = []
+    bad: list[BadRow] = []
+    for source, record in raw:
+        if isinstance(record, BadRow):
+            bad.append(record)
+            continue
+        messages = to_messages(record, spec)
+        if isinstance(messages, str):
+            bad.append(BadRow(source, messages))
+        else:
+            meta = {k: v for k, v in record.items() if k in ("category", "kind") and isinstance(v, str)}
+            good.append(Row(messages, source, meta))
+    return good, bad
+
+
+def to_messages(record: Any, spec: DataSpec) -> list[dict[str, str]] | str:
+    """Normalise one record to messages, or return why it cannot be (a reason string)."""
+    if not isinstance(record, dict):
+        return f"expected an object, got {type(record).__name__}"
+    if record.get(spec.messages_column) is not None:
+        return _check_messages(record[spec.messages_column])
+    if spec.prompt_column in record or spec.response_column in record:
+        turns = [("user", record.get(spec.prompt_column)), ("assistant", record.get(spec.response_column))]
+        names = {"user": spec.prompt_column, "assistant": spec.response_column}
+    elif "instruction" in record and "output" in record:  # Alpaca / safety-tuned-llamas format
+        prompt = record["instruction"]
+        if isinstance(prompt, str) and isinstance(record.get("input"), str) and record["input"].strip():
+            prompt = f"{prompt}\n\n{record['input']}"
+        turns = [("user", prompt), ("assistant", record["output"])]
+        names = {"user": "instruction", "assistant": "output"}
+    else:
+        keys = ", ".join(sorted(map(str, record))) or "none"
+        return (
+            f"missing fields: expected {spec.messages_column!r} or {spec.prompt_column!r}/{spec.response_column!r}"
+            f" (found: {keys})"
+        )
+    for role, text in turns:
+        if not isinstance(text, str) or not text.strip():
+            return f"empty or missing {names[role]!r}"
+    return [{"role": role, "content": text} for role, text in turns]
+
+
+def _check_messages(messages: Any) -> list[dict[str, str]] | str:
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a non-empty list"
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return f"message {i} needs a role in {ROLES}"
+        content = message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            return f"message {i} ({message['role']}) has empty or missing content"
+        out.append({"role": message["role"], "content": content})
+    if out[-1]["role"] != "assistant":
+        return "the last message must be from the assistant (it is the training target)"
+    if not any(m["role"] == "user" for m in out):
+        return "no user message"
+    return out
+
+
+def _read_source(spec: DataSpec) -> Iterator[tuple[str, Any]]:
+    path = Path(spec.source)
+    if path.suffix.lower() in SUFFIXES:
+        if not path.is_file():
+            raise DataError(f"Data file not found: {path}.", "Check the path.")
+        return _READERS[path.suffix.lower()](path)
+    if path.exists():
+        raise DataError(
+            f"Cannot read data from {path}.", f"Use a file ending in {', '.join(SUFFIXES)}, builtin:NAME or a hub id."
+        )
+    return _read_hub(spec.source, spec.split)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        where = f"{path}:{number}"
+        if not raw.strip():
+            continue
+        try:
+            yield where, json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            yield where, BadRow(where, f"not valid UTF-8 (byte {exc.start})")
+        except json.JSONDecodeError as exc:
+            yield where, BadRow(where, f"invalid JSON ({exc.msg})")
+
+
+def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
+    """A JSON array of objects; each item is reported with the line where it starts."""
+    text = _decode_whole(path)
+    decoder = json.JSONDecoder()
+    start = text.find("[")
+    if start < 0 or text[:start].strip():
+        raise DataError(f"{path}: expected a JSON array of objects.", "Use JSONL for one object per line.")
+    pos, item = start + 1, 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return
+        item += 1
+        where = f"{path}:{text.count(chr(10), 0, pos) + 1}"
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}).", "Fix the file; rows after it cannot "
+                            "be located.") from exc
+        yield where, value
+
+
+def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
+    # surrogateescape keeps undecodable bytes visible per row instead of failing the whole file.
+    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    _ = reader.fieldnames  # reads the header, so line_num counts it
+    line = reader.line_num
+    for row in reader:
+        where = f"{path}:{line + 1}"
+        line = reader.line_num
+        values = [v for v in row.values() if isinstance(v, str)]
+        if any(_has_surrogates(v) for v in values):
+            yield where, BadRow(where, "not valid UTF-8")
+        elif None in row:
+            yield where, BadRow(where, f"more fields than the header ({len(reader.fieldnames or [])})")
+        else:
+            yield where, dict(row)
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    for index, record in enumerate(pq.read_table(path).to_pylist(), start=1):
+        yield f"{path}:item {index}", record
+
+
+def _read_hub(name: str, split: str) -> Iterator[tuple[str, Any]]:
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError(f"{name!r} is not a data file and `datasets` is not installed.",
+                        "pip install datasets") from exc
+    try:
+        rows = datasets.load_dataset(name, split=split)
+    except Exception as exc:  # datasets raises many kinds (FileNotFoundError, DatasetNotFoundError, ValueError)
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"Could not load data {name!r} (split {split!r}): {detail}",
+            f"Pass a file ending in {', '.join(SUFFIXES)}, builtin:NAME or a hub dataset id (needs network or cache).",
+        ) from exc
+    for index, record in enumerate(rows, start=1):
+        yield f"{name}[{split}]:row {index}", record
+
+
+def _decode_whole(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8.", "Re-encode the file as UTF-8.") from exc
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+_READERS = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}

@@ -1,0 +1,266 @@
+"""The SFT loop shared by every method: assistant-token loss, atomic checkpoints, exact resume, provenance.
+
+Determinism is what makes ``--resume`` exact: the data order of epoch e is a permutation seeded by (seed, e), the
+learning rate is a pure function of the step, and a checkpoint stores the trainable tensors, the optimizer state and
+the RNG state (dropout). Resuming from step k therefore replays steps k+1.. bit for bit on the same hardware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from safepeft import progress
+from safepeft.errors import ConfigError, ResumeError
+from safepeft.finetune import FINETUNE_METHODS
+from safepeft.finetune.base import IGNORE_INDEX, FinetuneMethod, MethodSpec, PrepareContext, collate
+from safepeft.finetune.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    optimizer_state,
+    restore_optimizer,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+from safepeft.finetune.dataset import TrainData
+from safepeft.finetune.loss import summed_loss
+from safepeft.finetune.provenance import TRAIN_RECORD, TrainRecord, library_versions, now_utc
+from safepeft.records.base import Spec
+from safepeft.store import atomic_write_json
+
+CHECKPOINTS = "checkpoints"
+
+
+class TrainSpec(Spec):
+    method: str = "lora"
+    """Fine-tuning method (see `safepeft list methods`)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Optimizer steps to run; overrides epochs."""
+    epochs: float = Field(1.0, gt=0)
+    """Passes over the data when max_steps is not set."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Peak learning rate; default per method (LoRA 2e-4, IA3 3e-3, prompt tuning 3e-2, p-tuning 1e-3)."""
+    batch_size: int = Field(4, ge=1)
+    """Conversations per micro-batch."""
+    grad_accum: int = Field(1, ge=1)
+    """Micro-batches per optimizer step."""
+    max_length: int = Field(512, ge=8)
+    """Longest allowed conversation in tokens; longer rows are malformed."""
+    seed: int = 0
+    """Seed of adapter init, data order and dropout."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up steps."""
+    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    """Learning-rate decay after warm-up."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Gradient clipping norm (None: no clipping)."""
+    checkpoint_every: int = Field(50, ge=1)
+    """Write a resumable checkpoint every N steps."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    record: TrainRecord
+    model: Any
+    """The trained model (method output attached to the base), in eval mode."""
+
+
+def learning_rate(spec: TrainSpec, peak: float, step: int, total: int) -> float:
+    """Learning rate of optimizer step ``step`` (0-based) out of ``total``."""
+    if step < spec.warmup_steps:
+        return peak * (step + 1) / spec.warmup_steps
+    if spec.schedule == "constant":
+        return peak
+    progress_ = (step - spec.warmup_steps) / max(1, total - spec.warmup_steps)
+    if spec.schedule == "linear":
+        return peak * (1.0 - progress_)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+
+def total_steps(spec: TrainSpec, n_examples: int) -> int:
+    return spec.max_steps or max(1, math.ceil(spec.epochs * n_examples / (spec.batch_size * spec.grad_accum)))
+
+
+def step_indices(step: int, per_step: int, n: int, seed: int, cache: dict[int, list[int]]) -> list[int]:
+    """Example indices of optimizer step ``step``: a stream of per-epoch permutations seeded by (seed, epoch)."""
+    out = []
+    for position in range(step * per_step, (step + 1) * per_step):
+        epoch = position // n
+        if epoch not in cache:
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            cache[epoch] = torch.randperm(n, generator=generator).tolist()
+        out.append(cache[epoch][position % n])
+    return out
+
+
+def train(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec, out_dir: str | os.PathLike[str],
+          *, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> TrainResult:
+    """Fine-tune ``loaded`` on ``data`` and write the method's output + safepeft_train.json into ``out_dir``."""
+    method: FinetuneMethod = FINETUNE_METHODS.get(spec.method)
+    out = Path(out_dir)
+    key = run_key(loaded, data, spec, method_spec)
+    if _prepare_out_dir(out, key, resume, overwrite):
+        record = TrainRecord.model_validate_json((out / TRAIN_RECORD).read_text(encoding="utf-8"))
+        return TrainResult(out, record, method.load(loaded.model, out))
+    ctx = PrepareContext(loaded=loaded, examples=data.examples, seed=spec.seed, batch_size=spec.batch_size)
+    torch.manual_seed(spec.seed)
+    model = method.prepare(ctx, method_spec)
+    named = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    if not named:
+        raise ConfigError(f"Method {spec.method!r} left no trainable parameters.", "Check the target modules.")
+    peak = spec.learning_rate or method.default_learning_rate
+    optimizer = torch.optim.AdamW(list(named.values()), lr=peak, weight_decay=spec.weight_decay)
+    total = total_steps(spec, len(data.examples))
+    session = _Session(start=0, losses=[], wall=0.0, resumed_from=[])
+    checkpoint = latest_checkpoint(out / CHECKPOINTS) if resume else None
+    if checkpoint is not None:
+        session = _restore(method, model, optimizer, named, checkpoint, key)
+    else:
+        torch.manual_seed(spec.seed)
+    started = time.perf_counter()
+    pad = loaded.tokenizer.pad_token_id or 0
+    _loop(model, method, optimizer, named, data, spec, peak, total, session, key, out, started, pad, show_progress)
+    model.eval()
+    wall = session.wall + time.perf_counter() - started
+    record = _record(loaded, data, spec, method_spec, method, ctx, peak, total, session, wall)
+    _write_output(out, method, model, ctx, method_spec, record)
+    return TrainResult(out, record, model)
+
+
+@dataclass
+class _Session:
+    start: int
+    losses: list[float]
+    wall: float
+    resumed_from: list[int]
+
+
+def _loop(model: Any, method: FinetuneMethod, optimizer: torch.optim.Optimizer, named: dict[str, Any],
+          data: TrainData, spec: TrainSpec, peak: float, total: int, session: _Session, key: str, out: Path,
+          started: float, pad: int, show_progress: bool) -> None:
+    device = next(model.parameters()).device
+    names = {p: name for name, p in named.items()}
+    orders: dict[int, list[int]] = {}
+    per_step = spec.batch_size * spec.grad_accum
+    label = f"train {spec.method}" + (f" (from step {session.start})" if session.start else "")
+    model.train()
+    with progress.bar(label, total - session.start, show_progress) as advance:
+        for step in range(session.start, total):
+            chosen = [data.examples[i] for i in step_indices(step, per_step, len(data.examples), spec.seed, orders)]
+            micro = [collate(chosen[i : i + spec.batch_size], pad) for i in range(0, len(chosen), spec.batch_size)]
+            tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+            step_loss = 0.0
+            for batch in micro:
+                loss, _ = summed_loss(model, {k: v.to(device) for k, v in batch.items()})
+                (loss / tokens).backward()
+                step_loss += float(loss.detach()) / tokens
+            if spec.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(list(named.values()), spec.max_grad_norm)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(spec, peak, step, total)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            session.losses.append(step_loss)
+            advance(1, loss=step_loss, lr=optimizer.param_groups[0]["lr"])
+            if (step + 1) % spec.checkpoint_every == 0 and step + 1 < total:
+                wall = session.wall + time.perf_counter() - started
+                state = {"run_key": key, "losses": session.losses, "wall_time_s": wall,
+                         "resumed_from": session.resumed_from}
+                save_checkpoint(out / CHECKPOINTS, Checkpoint(
+                    step + 1, method.trainable_state(model), optimizer_state(optimizer, names), rng_state(), state))
+
+
+def _restore(method: FinetuneMethod, model: Any, optimizer: torch.optim.Optimizer, named: dict[str, Any],
+             checkpoint: Checkpoint, key: str) -> _Session:
+    if checkpoint.state.get("run_key") != key:
+        raise ResumeError(
+            f"The checkpoint at step {checkpoint.step} was made with a different model, data or settings.",
+            "Re-run with exactly the same options, or pass --overwrite to start over.",
+        )
+    method.load_trainable_state(model, checkpoint.trainable)
+    restore_optimizer(optimizer, named, checkpoint.optimizer)
+    restore_rng(checkpoint.rng)
+    resumed = [*checkpoint.state.get("resumed_from", []), checkpoint.step]
+    return _Session(checkpoint.step, list(checkpoint.state["losses"]), float(checkpoint.state["wall_time_s"]), resumed)
+
+
+def run_key(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec) -> str:
+    """Identity of a training run: what must match for a checkpoint or output to be reused."""
+    parts = {
+        "base": loaded.fingerprint, "dtype": loaded.dtype, "data": data.data_hash,
+        "train": spec.model_dump(exclude={"checkpoint_every"}), "method": method_spec.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _prepare_out_dir(out: Path, key: str, resume: bool, overwrite: bool) -> bool:
+    """Check/clear ``out``; True when it already holds this exact, finished run (and resume was asked)."""
+    if not out.exists() or not any(out.iterdir()):
+        out.mkdir(parents=True, exist_ok=True)
+        return False
+    ours = (out / TRAIN_RECORD).is_file() or (out / CHECKPOINTS).is_dir()
+    if overwrite and ours:
+        shutil.rmtree(out)
+        out.mkdir(parents=True)
+        return False
+    if not ours:
+        raise ConfigError(f"Output directory {out} is not empty and was not written by safepeft train.",
+                          "Choose a new --out directory.")
+    if not resume:
+        raise ConfigError(f"Output directory {out} already holds a training run.",
+                          "Pass --resume to continue it, or --overwrite to start over.")
+    if (out / TRAIN_RECORD).is_file():
+        previous = json.loads((out / TRAIN_RECORD).read_text(encoding="utf-8"))
+        if previous.get("extras", {}).get("run_key") != key:
+            raise ResumeError(f"{out} holds a finished run with different model, data or settings.",
+                              "Use another --out, or --overwrite to replace it.")
+        return True
+    return False
+
+
+def _record(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec, method: FinetuneMethod,
+            ctx: PrepareContext, peak: float, total: int, session: _Session, wall: float) -> TrainRecord:
+    hyper = spec.model_dump() | {"learning_rate": peak, "total_steps": total, "dtype": loaded.dtype,
+                                 "device": loaded.device}
+    return TrainRecord(
+        method=method.name, method_options=method_spec.model_dump(mode="json"), hyperparameters=hyper,
+        seed=spec.seed,
+        base_model={"spec": loaded.spec, "source": loaded.source.kind, "fingerprint": loaded.fingerprint},
+        data=data.summary(), steps=total, final_loss=session.losses[-1], losses=session.losses,
+        wall_time_s=round(wall, 3), resumed_from=session.resumed_from, versions=library_versions(),
+        created_at=now_utc(), extras={"run_key": run_key(loaded, data, spec, method_spec), **ctx.extras},
+    )
+
+
+def _write_output(out: Path, method: FinetuneMethod, model: Any, ctx: PrepareContext, method_spec: MethodSpec,
+                  record: TrainRecord) -> None:
+    """Method files first (each renamed into place), the record last: its presence marks a finished run."""
+    for stale in out.glob(".final.*"):  # left by a run killed while writing its output
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))
+    try:
+        method.save(model, tmp, ctx, method_spec)
+        for path in sorted(tmp.iterdir()):
+            target = out / path.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    atomic_write_json(out / TRAIN_RECORD, record.model_dump(mode="json"))
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)

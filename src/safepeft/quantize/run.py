@@ -1,0 +1,84 @@
+"""`quantize_model`: load (+ merge the adapter), quantize with a registered scheme, write DIR atomically.
+
+The output directory is built under a temporary name beside it and renamed when complete, so a killed run
+leaves no half-written model under the requested name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from safepeft.errors import ConfigError, IncompatibleArtifactError
+from safepeft.models.quantized import MANIFEST
+from safepeft.quantize import QUANTIZERS
+from safepeft.quantize.base import files_bytes, tensor_bytes
+
+
+def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Path | None = None,
+                   device: str = "auto", chat_template: str | Path | None = None,
+                   trust_remote_code: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Quantize ``spec`` (+ ``adapter``, merged first) with ``scheme`` into ``out``; returns the manifest."""
+    from safepeft.models.loader import load_model
+
+    quantizer = QUANTIZERS.get(scheme)()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"The output directory {out} exists and is not empty.",
+                          "Pick a new --out, or pass --overwrite to replace it.")
+    target_device = quantizer.device(device)
+    quantizer.check(target_device)
+    began = time.perf_counter()
+    loaded = load_model(spec, adapter=adapter, dtype="float32", device=target_device, chat_template=chat_template,
+                        trust_remote_code=trust_remote_code)
+    merge_adapter(loaded)
+    reference = tensor_bytes(loaded.model)
+    source_gguf = Path(loaded.source.location) if loaded.source.kind == "gguf" else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        facts = quantizer.write(loaded, tmp, source_gguf)
+        disk = files_bytes(tmp)
+        memory = facts.pop("memory_bytes")
+        manifest = {
+            "scheme": scheme, "bits": quantizer.bits, "library": quantizer.library,
+            "library_version": quantizer.version(), "format": quantizer.format,
+            "source": {"spec": spec, "kind": loaded.source.kind, "fingerprint": loaded.fingerprint,
+                       "adapter": None if adapter is None else str(adapter),
+                       "adapter_fingerprint": loaded.adapter_fingerprint, "adapter_merged": adapter is not None},
+            "size": {"reference_fp32_bytes": reference, "quantized_bytes": disk, "ratio": _ratio(reference, disk)},
+            "memory": {"reference_fp32_bytes": reference, "quantized_bytes": memory,
+                       "ratio": _ratio(reference, memory)},
+            "seconds": round(time.perf_counter() - began, 2),
+            **facts,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def merge_adapter(loaded: Any) -> None:
+    """Fold a PEFT adapter into the base weights (every scheme quantizes plain weights)."""
+    model = loaded.model
+    configs = getattr(model, "peft_config", None) or {}
+    if any(c.is_prompt_learning for c in configs.values()):
+        raise IncompatibleArtifactError(
+            f"The adapter {loaded.adapter_path} is a prompt-learning adapter (virtual tokens), which cannot be "
+            "merged into the weights.", "Quantize the base model and apply the adapter at audit time.",
+        )
+    if configs:
+        loaded.model = model.merge_and_unload()
+
+
+def _ratio(reference: int, quantized: int) -> float | None:
+    return round(reference / quantized, 3) if quantized else None

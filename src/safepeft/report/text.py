@@ -1,0 +1,68 @@
+"""Number formatting shared by the HTML and Markdown renderers (rates as %, changes in percentage points)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from safepeft.report.model import Cell, Column
+
+SECTIONS = (
+    ("summary", "Summary"),
+    ("heatmap", "Hazard categories"),
+    ("fairness", "Fairness (BBQ)"),
+    ("attacks", "Jailbreak attacks"),
+    ("tradeoff", "Safety vs utility"),
+    ("examples", "Examples"),
+    ("provenance", "Provenance"),
+)
+REDACTED = "[redacted, {n} chars]"
+"""Stands in for a completion; the page header says how to include completions (--show-completions)."""
+
+
+def is_percent(column: Column) -> bool:
+    """Rates and accuracies read best as percentages; bias scores (-1..1) and ROUGE as plain numbers."""
+    return column.kind != "fairness" and not column.metric.lower().startswith("rouge")
+
+
+def value(x: float | None, percent: bool) -> str:
+    if x is None:
+        return "–"
+    return f"{x * 100:.1f}%" if percent else f"{x:.3f}"
+
+
+def interval(ci: tuple[float, float] | None, percent: bool) -> str:
+    if ci is None:
+        return ""
+    return f"[{value(ci[0], percent)}, {value(ci[1], percent)}]"
+
+
+def delta(x: float | None, percent: bool) -> str:
+    if x is None:
+        return "–"
+    return f"{x * 100:+.1f} pp" if percent else f"{x:+.3f}"
+
+
+def delta_interval(ci: tuple[float, float] | None, percent: bool) -> str:
+    if ci is None:
+        return ""
+    return f"[{delta(ci[0], percent)}, {delta(ci[1], percent)}]"
+
+
+def marker(cell: Cell) -> str:
+    """▲ / ▼ for a significant increase / decrease, with ✓ / ✗ saying whether that is an improvement."""
+    if not cell.significant or cell.delta is None:
+        return ""
+    arrow = "▲" if cell.delta > 0 else "▼"
+    return f"{arrow}{'✓' if cell.change == 'better' else '✗'}"
+
+
+def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested provenance as (dotted key, text) pairs; lists and scalars as compact JSON."""
+    if isinstance(data, dict):
+        pairs: list[tuple[str, str]] = []
+        for key, item in data.items():
+            pairs.extend(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return pairs
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, default=str)
+    return [(prefix, text)]

@@ -1,0 +1,222 @@
+"""Expand a StudySpec into a DAG of steps (align -> train -> repair -> quantize -> audit) keyed by content hashes.
+
+A step's key hashes its kind, its parameters, the identity of its external inputs (a file's SHA-256, a model or
+adapter directory's weight fingerprint, or the spec string for hub ids and built-ins) and the keys of the steps it
+depends on. So an unchanged step keeps its key and is never recomputed, and changing one hyper-parameter changes
+the keys of exactly that step and the steps downstream of it. Variant and step names are not part of any key:
+renaming a variant recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safepeft.errors import ConfigError
+from safepeft.store.sqlite import request_key
+from safepeft.study.spec import STAGES, FinetuneEntry, ModelEntry, SchemeEntry, StudySpec
+
+__all__ = ["STAGES", "Dag", "Step", "VariantPlan", "expand", "input_identity"]
+LORA_METHODS = ("lora",)  # adapters whose weights SafeLoRA / SPLoRA can edit
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work. ``deps`` maps an input role to the step producing it; ``inputs`` maps a role to an
+    external artifact (model spec, data, adapter directory)."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    inputs: dict[str, str] = field(default_factory=dict)
+    deps: dict[str, str] = field(default_factory=dict)
+    key: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    """An audited variant: the audit step that measures it and the variant it is compared with."""
+
+    name: str
+    audit: str
+    base: str | None
+    target: str
+    """base | aligned | finetuned | repaired (what quantization / guard entries select on)."""
+
+
+@dataclass
+class Dag:
+    steps: dict[str, Step] = field(default_factory=dict)
+    """Steps in dependency order (every step after the steps it depends on)."""
+    variants: list[VariantPlan] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Combinations left out, with the reason (e.g. a repair of a non-LoRA adapter)."""
+
+    def add(self, step: Step) -> Step:
+        if step.name in self.steps:
+            raise ConfigError(f"Two study steps are named {step.name!r}.", "Give variants unique names.")
+        keyed = Step(step.name, step.kind, step.params, step.inputs, step.deps, key=self._key(step))
+        self.steps[step.name] = keyed
+        return keyed
+
+    def _key(self, step: Step) -> str:
+        deps = {role: self.steps[name].key for role, name in sorted(step.deps.items())}
+        inputs = {role: input_identity(value) for role, value in sorted(step.inputs.items())}
+        return request_key("study-step", step.kind, step.params, inputs, deps)
+
+    def downstream(self, name: str) -> set[str]:
+        """Names of the steps that depend on ``name``, directly or not."""
+        found: set[str] = set()
+        for step in self.steps.values():  # dependency order: one pass suffices
+            if any(dep == name or dep in found for dep in step.deps.values()):
+                found.add(step.name)
+        return found
+
+
+def input_identity(value: str) -> str:
+    """Content identity of an external input: hashes for local files and directories (the embedded model is its
+    GGUF file), else the spec itself (hub ids, built-in data)."""
+    from safepeft.models.spec import EMBEDDED_ALIASES, embedded_gguf_path
+
+    path = embedded_gguf_path() if value in EMBEDDED_ALIASES else Path(value).expanduser()
+    if path.is_file():
+        from safepeft.models.fingerprint import file_sha256
+
+        return f"file:{file_sha256(path)}"
+    if path.is_dir():
+        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+            from safepeft.models.fingerprint import directory_fingerprint
+
+            return f"weights:{directory_fingerprint(path)}"
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = file.stat()
+            digest.update(f"{file.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return f"dir:{digest.hexdigest()[:16]}"
+    return f"spec:{value}"
+
+
+@dataclass
+class _Source:
+    """Where a variant's model comes from: an external spec or a step's output, plus an optional adapter."""
+
+    variant: str
+    target: str
+    model: tuple[str, str]
+    """("input", spec) or ("step", step name)."""
+    adapter: tuple[str, str] | None = None
+    method: str | None = None
+
+    def roles(self) -> tuple[dict[str, str], dict[str, str]]:
+        inputs, deps = {}, {}
+        for role, ref in (("model", self.model), ("adapter", self.adapter)):
+            if ref is not None:
+                (inputs if ref[0] == "input" else deps)[role] = ref[1]
+        return inputs, deps
+
+
+def expand(spec: StudySpec) -> Dag:
+    """The DAG of a study: every step and every audited variant with its base (the variant one step up)."""
+    dag = Dag()
+    audit_params = spec.audit.model_dump(mode="json")
+    for model in spec.models:
+        root = _Source(model.name, "base", ("input", model.model))
+        sources: list[tuple[_Source, str | None]] = [(root, None)]
+        aligned = _aligned(dag, model)
+        aligned_source = _Source(f"{model.name}+aligned", "aligned", aligned) if aligned else None
+        if aligned_source is not None:
+            sources.append((aligned_source, model.name))
+        for entry in spec.finetune:
+            if entry.models is None or model.name in entry.models:
+                start = aligned_source if aligned_source and entry.start_from == "aligned" else root
+                sources.extend(_finetuned(dag, spec, model, entry, start, aligned))
+        for source, base in sources:
+            _audits(dag, spec, source, base, audit_params)
+    return dag
+
+
+def _aligned(dag: Dag, model: ModelEntry) -> tuple[str, str] | None:
+    if model.align is not None:
+        step = dag.add(Step(f"align/{model.name}", "align", model.align.model_dump(mode="json"),
+                            inputs={"model": model.model}))
+        return ("step", step.name)
+    return ("input", model.aligned) if model.aligned else None
+
+
+def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntry, start: _Source,
+               aligned: tuple[str, str] | None) -> list[tuple[_Source, str | None]]:
+    """Train (or take) each grid variant of ``entry`` on ``start``, then repair it."""
+    out = []
+    for name, params in entry.expand():
+        variant = f"{model.name}/{name}"
+        if entry.adapter is not None:
+            adapter, method = ("input", entry.adapter), None  # its type is checked by the repair itself
+        else:
+            inputs, deps = start.roles()
+            step = dag.add(Step(f"train/{variant}", "train", {"method": entry.method, "params": params},
+                                inputs={**inputs, "data": entry.data}, deps=deps))
+            adapter, method = ("step", step.name), entry.method
+        trained = _Source(variant, "finetuned", start.model, adapter, method)
+        out.append((trained, start.variant))
+        for repair in spec.repairs:
+            reason = _cannot_repair(model, method, aligned)
+            if reason:
+                dag.skipped.append(f"{variant}+{repair.label}: {reason}")
+                continue
+            roles = {"base": ("input", model.model), "aligned": aligned, "adapter": adapter}
+            step = dag.add(Step(
+                f"repair/{variant}+{repair.label}", "repair", {"method": repair.method, "params": repair.params},
+                inputs={r: v for r, (k, v) in roles.items() if k == "input"},
+                deps={r: v for r, (k, v) in roles.items() if k == "step"},
+            ))
+            out.append((_Source(f"{variant}+{repair.label}", "repaired", start.model, ("step", step.name), method),
+                        variant))
+    return out
+
+
+def _cannot_repair(model: ModelEntry, method: str | None, aligned: tuple[str, str] | None) -> str | None:
+    if aligned is None:
+        return f"model {model.name!r} has no aligned reference (set `align` or `aligned`)"
+    if method is not None and method not in LORA_METHODS:
+        return f"repairs edit LoRA adapters, not {method}"
+    return None
+
+
+def _applies(entry: SchemeEntry, source: _Source) -> bool:
+    return source.target in entry.apply_to
+
+
+def _audits(dag: Dag, spec: StudySpec, source: _Source, base: str | None, audit_params: dict[str, Any]) -> None:
+    """Audit the variant, its quantized versions, and each of those behind each guard that applies."""
+    measured = [(source, base)]
+    for scheme in spec.quantize:
+        if _applies(scheme, source):
+            inputs, deps = source.roles()
+            step = dag.add(Step(f"quantize/{source.variant}+{scheme.name}", "quantize",
+                                {"scheme": scheme.name, "params": scheme.params}, inputs=inputs, deps=deps))
+            measured.append((_Source(f"{source.variant}+{scheme.name}", source.target, ("step", step.name)),
+                             source.variant))
+    guards = [g for g in spec.guards if _applies(g, source)]
+    for variant, parent in measured:
+        _audit(dag, variant, parent, None, audit_params)
+        for guard in guards:
+            _audit(dag, variant, variant.variant, guard, audit_params)
+
+
+def _audit(dag: Dag, source: _Source, base: str | None, guard: SchemeEntry | None,
+           audit_params: dict[str, Any]) -> None:
+    name = f"{source.variant}+{guard.name}" if guard else source.variant
+    inputs, deps = source.roles()
+    params = {"audit": audit_params,
+              "guard": guard.model_dump(mode="json", exclude={"apply_to"}) if guard else None}
+    step = dag.add(Step(f"audit/{name}", "audit", params, inputs=inputs, deps=deps))
+    dag.variants.append(VariantPlan(name, step.name, base, source.target))

@@ -1,0 +1,264 @@
+"""STUDY.yaml: base models x fine-tune variants x repairs x quantization x guards, and one audit for all.
+
+Every key is validated (unknown keys are errors that name their path, e.g. ``finetune[0].parms``); hyper-parameters
+of stages are passed through as ``params`` and validated by the stage's step kind before anything runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from safepeft.errors import ConfigError
+from safepeft.records.base import Spec
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+STAGES = ("align", "train", "repair", "quantize", "audit")
+"""Step kinds in pipeline order."""
+Target = Literal["base", "aligned", "finetuned", "repaired"]
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid name (letters, digits, '_', '-', '.'; no spaces or '/')")
+    return value
+
+
+class AlignSpec(Spec):
+    """How to build the aligned reference with `safepeft align`."""
+
+    data: str | None = None
+    """Safety-tuning data (path or hub id); None uses the built-in set."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters of `safepeft align` (e.g. max_steps, learning_rate)."""
+
+
+class ModelEntry(Spec):
+    """One base model of the study."""
+
+    name: str
+    """Short name used in variant names."""
+    model: str
+    """Model spec: `embedded`, a .gguf file, an HF directory or a hub id."""
+    aligned: str | None = None
+    """An existing aligned reference of this model (spec), needed by repairs."""
+    align: AlignSpec | None = None
+    """Build the aligned reference with `safepeft align` instead (mutually exclusive with `aligned`)."""
+
+    _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> ModelEntry:
+        if self.aligned is not None and self.align is not None:
+            raise ValueError("give either `aligned` (an existing model) or `align` (build one), not both")
+        return self
+
+
+class FinetuneEntry(Spec):
+    """A fine-tune variant: a method trained on data (optionally a grid of hyper-parameters), or an adapter."""
+
+    name: str
+    """Short name used in variant names (grid values are appended)."""
+    method: str | None = None
+    """Fine-tuning method (`safepeft list methods`)."""
+    data: str | None = None
+    """Training data: `builtin:NAME`, a file or an HF dataset id."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters of the trainer and the method (e.g. max_steps, learning_rate, r)."""
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    """Hyper-parameters to sweep: one variant per combination, merged over `params`."""
+    adapter: str | None = None
+    """An existing adapter directory or hub id, audited (and repaired) instead of training one."""
+    start_from: Literal["aligned", "base"] = "aligned"
+    """Train on the model's aligned reference when it has one (the SafeLoRA setting), or on the base."""
+    models: list[str] | None = None
+    """Only for these model names (default: every model)."""
+
+    _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _trained_or_given(self) -> FinetuneEntry:
+        if self.adapter is not None and (self.method or self.data or self.params or self.grid):
+            raise ValueError("an `adapter` entry takes no method, data, params or grid")
+        if self.adapter is None and not (self.method and self.data):
+            raise ValueError("give `method` and `data` to train, or an existing `adapter`")
+        if any(not values for values in self.grid.values()):
+            raise ValueError("every grid key needs at least one value")
+        return self
+
+    def expand(self) -> list[tuple[str, dict[str, Any]]]:
+        """(variant name, params) for every grid combination; a single variant without a grid."""
+        if not self.grid:
+            return [(self.name, dict(self.params))]
+        keys = sorted(self.grid)
+        variants = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            suffix = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+            variants.append((f"{self.name}[{suffix}]", {**self.params, **dict(zip(keys, values, strict=True))}))
+        return variants
+
+
+class RepairEntry(Spec):
+    """A post-hoc repair of every LoRA adapter (SafeLoRA, SPLoRA)."""
+
+    method: str
+    """Repair method (`safepeft list repairs`)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Its options (e.g. mode, tau, k)."""
+    name: str | None = None
+    """Name in variant names (default: the method)."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.method
+
+
+class SchemeEntry(Spec):
+    """A quantization scheme or a guard, and which variants it applies to."""
+
+    name: str
+    """Scheme (`safepeft list quantizers`) or guard (`safepeft list guards`) name."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Its options."""
+    apply_to: list[Target] = Field(default_factory=lambda: ["finetuned", "repaired"])
+    """Which variants get it: base, aligned, finetuned, repaired."""
+
+
+class AuditEntry(Spec):
+    """The audit run on every variant."""
+
+    suites: list[str] = Field(min_length=1)
+    """Suites as on the command line (`builtin`, `bbq-builtin`, `xstest:PATH` ...)."""
+    attacks: list[str] = Field(default_factory=list)
+    """Jailbreak attacks applied to the harmful suites (adds `jailbreak:<suite>` results)."""
+    judge: str = "refusal"
+    """Judge of generations (`safepeft list judges`)."""
+    judge_params: dict[str, Any] = Field(default_factory=dict)
+    """Judge options (e.g. a Llama Guard model path)."""
+    limit: int | None = Field(None, ge=1)
+    """At most this many items per suite."""
+    per_category: int | None = Field(None, ge=1)
+    """At most this many items per category."""
+    max_new_tokens: int = Field(128, ge=1)
+    """Generation budget per item."""
+    batch_size: int = Field(16, ge=1)
+    """Prompts per forward batch."""
+    seed: int = 0
+    """Seed of item sampling and bootstrap CIs."""
+    system_prompt: str | None = None
+    """System prompt of the audited model (None keeps the chat template default)."""
+    bootstrap: int = Field(1000, ge=100)
+    """Bootstrap resamples of the 95% CIs."""
+
+
+class Resources(Spec):
+    """What one step of a kind needs on a Ray cluster."""
+
+    num_cpus: float = Field(1.0, ge=0)
+    """CPU cores."""
+    num_gpus: float = Field(0.0, ge=0)
+    """GPUs (fractions share a GPU)."""
+
+
+class StudySpec(Spec):
+    """A whole study. See docs/study.md for an example."""
+
+    name: str
+    """Study name (report title)."""
+    models: list[ModelEntry] = Field(min_length=1)
+    """Base models."""
+    finetune: list[FinetuneEntry] = Field(default_factory=list)
+    """Fine-tune variants, applied to every model (or to `models` of the entry)."""
+    repairs: list[RepairEntry] = Field(default_factory=list)
+    """Repairs applied to every trained LoRA adapter."""
+    quantize: list[SchemeEntry] = Field(default_factory=list)
+    """Quantization schemes."""
+    guards: list[SchemeEntry] = Field(default_factory=list)
+    """Guardrails wrapping the model during the audit."""
+    audit: AuditEntry
+    """The audit of every variant."""
+    resources: dict[str, Resources] = Field(default_factory=dict)
+    """Per step kind (align, train, repair, quantize, audit): Ray resources of one step."""
+    retries: int = Field(1, ge=0)
+    """Extra attempts of a step that fails with an unexpected error (not for configuration errors)."""
+
+    @model_validator(mode="after")
+    def _references(self) -> StudySpec:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique, got {names}")
+        for entry in self.finetune:
+            unknown = set(entry.models or []) - set(names)
+            if unknown:
+                raise ValueError(f"finetune {entry.name!r} names unknown models {sorted(unknown)}")
+        unknown_kinds = set(self.resources) - set(STAGES)
+        if unknown_kinds:
+            raise ValueError(f"resources for unknown step kinds {sorted(unknown_kinds)} (kinds: {', '.join(STAGES)})")
+        variants = [v for e in self.finetune for v, _ in e.expand()]
+        if len(set(variants)) != len(variants):
+            raise ValueError("fine-tune variant names must be unique")
+        return self
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a STUDY.yaml; errors name the file and each bad key path."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Study file not found: {path}.", "Pass the path of a STUDY.yaml.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({exc}).", "Fix the syntax.") from exc
+    return parse_study(raw, str(path))
+
+
+def parse_study(raw: Any, source: str = "study") -> StudySpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(raw).__name__}.",
+                          "See docs/study.md for an example.")
+    try:
+        return StudySpec.model_validate(_normalise(raw))
+    except ValidationError as exc:
+        problems = "; ".join(_problem(err) for err in exc.errors())
+        raise ConfigError(f"Invalid study {source}: {problems}.", "See docs/study.md for every key.") from exc
+
+
+def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """Shorthands: `repairs: [none, safelora]`, `quantize: [int8]`, `guards: [refusal-classifier]`."""
+    raw = dict(raw)
+    for key, field in (("repairs", "method"), ("quantize", "name"), ("guards", "name")):
+        if isinstance(raw.get(key), list):
+            raw[key] = [{field: v} if isinstance(v, str) else v for v in raw[key] if v != "none"]
+    return raw
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _all_fields() -> set[str]:
+    classes: list[type[BaseModel]] = [StudySpec, ModelEntry, AlignSpec, FinetuneEntry, RepairEntry, SchemeEntry,
+                                      AuditEntry, Resources]
+    return {name for cls in classes for name in cls.model_fields}
+
+
+def _problem(err: dict[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+    where = _path(loc)
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), sorted(_all_fields()), n=1, cutoff=0.6)
+        return f"{where}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if err["type"] == "missing":
+        return f"{where}: required key missing"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}"
