@@ -11,9 +11,9 @@ hazard category (11 prompts), greedy, --max-new-tokens, refusal judge, through `
 Generation time is measured inside the generator (the part both paths must pay); everything else is overhead.
 `overhead` = the pool's per-adapter overhead (attach + switch, the one-time base load excluded and reported apart)
 as a fraction of generation time; `reload_ratio` = reload wall time / pool wall time (base load included);
-`switch_ratio` = seconds to get the next adapter ready by reloading / by attaching to the loaded base. Both paths
-do the same generation work, so on a busy machine `reload_ratio` mostly shows generation-time noise; the overhead
-terms are measured apart from it.
+`switch_ratio` = seconds to get the next adapter ready by reloading / by attaching to the loaded base. The two paths
+run interleaved (adapter 1 reloaded, adapter 1 on the pool, adapter 2 reloaded ...) so a busy machine slows both
+alike; they do the same generation work, so `reload_ratio` is close to 1 + (overhead difference / generation).
 Both paths must produce identical completions (checked).
 Usage: .venv/bin/python bench/adapters.py [--adapters 4] [--max-new-tokens 32]
 Last line: one JSON object.
@@ -88,33 +88,44 @@ def audit(generator, options) -> tuple[list[str], float]:
     return [s.completion for s in results.suites["builtin"].samples], timed.seconds
 
 
-def reload_path(adapters: list[str], options) -> dict:
-    wall, overhead, generation, outputs = time.perf_counter(), 0.0, 0.0, []
-    for path in adapters:
-        start = time.perf_counter()
-        generator = load_model("embedded", adapter=path).generator(batch_size=16, progress=False)
-        overhead += time.perf_counter() - start
-        completions, seconds = audit(generator, options)
-        generation += seconds
-        outputs.append(completions)
-    return {"wall": time.perf_counter() - wall, "overhead": overhead, "generation": generation, "outputs": outputs}
+def reload_one(path: str, options) -> tuple[float, float, list[str]]:
+    """(load seconds, generation seconds, completions) of one variant audited from a fresh load."""
+    start = time.perf_counter()
+    generator = load_model("embedded", adapter=path).generator(batch_size=16, progress=False)
+    loaded = time.perf_counter() - start
+    completions, seconds = audit(generator, options)
+    return loaded, seconds, completions
 
 
-def pool_path(adapters: list[str], options) -> dict:
-    wall = time.perf_counter()
+def pool_one(pool: AdapterPool, path: str, options) -> tuple[float, float, list[str]]:
+    """(attach seconds, generation seconds, completions) of one variant audited on the pool's base."""
+    start = time.perf_counter()
+    generator = pool.generator("embedded", path, batch_size=16)
+    attached = time.perf_counter() - start
+    completions, seconds = audit(generator, options)
+    return attached, seconds, completions
+
+
+def compare(adapters: list[str], options) -> dict:
+    """Both paths, interleaved adapter by adapter so that both see the same machine load over time."""
+    paths = {name: {"wall": 0.0, "overhead": 0.0, "generation": 0.0, "outputs": []} for name in ("reload", "pool")}
+    start = time.perf_counter()
     pool = AdapterPool()
     pool.generator("embedded")
-    base_load = time.perf_counter() - wall
-    overhead, generation, outputs = 0.0, 0.0, []
+    base_load = time.perf_counter() - start
+    paths["pool"]["wall"] = base_load
     for path in adapters:
-        start = time.perf_counter()
-        generator = pool.generator("embedded", path, batch_size=16)
-        overhead += time.perf_counter() - start
-        completions, seconds = audit(generator, options)
-        generation += seconds
-        outputs.append(completions)
-    return {"wall": time.perf_counter() - wall, "base_load": base_load, "overhead": overhead,
-            "generation": generation, "outputs": outputs, "base_loads": pool.base_loads}
+        for name in ("reload", "pool"):
+            began = time.perf_counter()
+            if name == "reload":
+                overhead, generation, outputs = reload_one(path, options)
+            else:
+                overhead, generation, outputs = pool_one(pool, path, options)
+            paths[name]["wall"] += time.perf_counter() - began
+            paths[name]["overhead"] += overhead
+            paths[name]["generation"] += generation
+            paths[name]["outputs"].append(outputs)
+    return {**paths, "base_load": base_load, "base_loads": pool.base_loads}
 
 
 def main() -> None:
@@ -126,13 +137,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         adapters = make_adapters(args.adapters, Path(tmp))
         audit(load_model("embedded").generator(batch_size=16, progress=False), options)  # warm-up (caches, kernels)
-        reload = reload_path(adapters, options)
-        pool = pool_path(adapters, options)
+        result = compare(adapters, options)
+    reload, pool = result["reload"], result["pool"]
     same = reload["outputs"] == pool["outputs"]
     distinct = len({tuple(o) for o in pool["outputs"]})
     print(f"reload: wall {reload['wall']:.1f} s, loads {reload['overhead']:.2f} s, generation "
           f"{reload['generation']:.1f} s")
-    print(f"pool:   wall {pool['wall']:.1f} s, base load {pool['base_load']:.2f} s (x{pool['base_loads']}), attach "
+    print(f"pool:   wall {pool['wall']:.1f} s, base load {result['base_load']:.2f} s "
+          f"(x{result['base_loads']}), attach "
           f"{pool['overhead']:.3f} s, generation {pool['generation']:.1f} s")
     print(f"identical completions: {same}; distinct adapters' outputs: {distinct} of {args.adapters}")
     print(json.dumps({
@@ -141,7 +153,7 @@ def main() -> None:
         "reload_overhead": round(reload["overhead"] / reload["generation"], 4),
         "reload_ratio": round(reload["wall"] / pool["wall"], 3),
         "switch_ratio": round(reload["overhead"] / pool["overhead"], 2),
-        "base_load_s": round(pool["base_load"], 3),
+        "base_load_s": round(result["base_load"], 3),
         "attach_s_per_adapter": round(pool["overhead"] / args.adapters, 4),
         "reload_s_per_adapter": round(reload["overhead"] / args.adapters, 4),
         "generation_s": round(pool["generation"], 2),

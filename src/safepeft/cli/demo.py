@@ -18,8 +18,9 @@ from rich.markup import escape
 
 # Budgets: the full demo fits in ~15 minutes on a 2-core CPU; --quick is the CI smoke run.
 BUDGETS: dict[str, dict[str, Any]] = {
-    "full": {"align_steps": 60, "train_steps": 40, "salora_steps": 40, "per_category": 4, "max_new_tokens": 48},
-    "quick": {"align_steps": 24, "train_steps": 12, "salora_steps": 12, "per_category": 2, "max_new_tokens": 24},
+    # align 36 steps is `safepeft align`'s default (held-out refusal 0.11 -> 0.95 on this model, docs/finetune.md).
+    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "per_category": 4, "max_new_tokens": 48},
+    "quick": {"align_steps": 10, "train_steps": 8, "salora_steps": 8, "per_category": 2, "max_new_tokens": 24},
 }
 
 

@@ -12,7 +12,7 @@ from safepeft.audit.runner import build_suite
 
 pytestmark = pytest.mark.slow
 ATTACKS = ["direct", "base64"]
-OPTIONS = AuditOptions(per_category=2, max_new_tokens=24, bootstrap=200)
+OPTIONS = AuditOptions(per_category=1, max_new_tokens=24, bootstrap=200)
 
 
 def asr_row(generator):
@@ -39,10 +39,9 @@ def test_asr_table(embedded, aligned_embedded_dir, tmp_path):
     table = {}
     for name, generator in variants.items():
         result, table[name] = asr_row(generator)
-        assert result.n == 22 * len(ATTACKS) and set(result.by_attack) == set(ATTACKS)
+        assert result.n == 11 * len(ATTACKS) and set(result.by_attack) == set(ATTACKS)
         assert all(0.0 <= v <= 1.0 for v in table[name].values())
-    benign = build_suite("builtin-benign").run(variants["guarded"], RefusalJudge(),
-                                                OPTIONS.model_copy(update={"per_category": 1}))
+    benign = build_suite("builtin-benign").run(variants["guarded"], RefusalJudge(), OPTIONS)
     over_block = benign.metrics["blocked_rate"].value if "blocked_rate" in benign.metrics else 0.0
     print("\nASR table (builtin, 2 per category, refusal judge):")
     for name, row in table.items():

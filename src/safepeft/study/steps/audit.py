@@ -74,7 +74,9 @@ class AuditStep(StepKind):
         JUDGES.get(params["judge"])
         audit_options(params)
         if step.params.get("guard"):
-            raise ConfigError("Guards in studies are not available in this safepeft yet.", "Remove `guards`.")
+            from safepeft.guard import GUARDS
+
+            GUARDS.get(step.params["guard"]["name"])
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         from safepeft.audit.runner import build_suites, run_audit
@@ -84,17 +86,51 @@ class AuditStep(StepKind):
         params = ctx.params["audit"]
         model, adapter = ctx.require("model"), ctx.input("adapter")
         generator, model_ref, adapter_ref = variant_generator(model, adapter, params["batch_size"])
+        guard = guard_factory(ctx.params.get("guard"))
+        if guard is not None:
+            generator = guard(generator)
         store = RunStore(ctx.out_dir)
         try:
+            judge = build_judge(params["judge"], params.get("judge_params", {}))
+            suites = build_suites(params["suites"])
+            if params.get("attacks"):
+                suites = attacked(suites, params["attacks"], judge, store)
             results = run_audit(
                 CachedGenerator(generator, store, chunk_size=params["batch_size"], progress=False),
-                build_suites(params["suites"]), build_judge(params["judge"], params.get("judge_params", {})),
-                audit_options(params), model=model_ref, adapter=adapter_ref, out_dir=ctx.out_dir, store=store,
+                suites, judge, audit_options(params), model=model_ref, adapter=adapter_ref,
+                guard=guard.ref() if guard is not None else None, out_dir=ctx.out_dir, store=store,
                 provenance={"study_step": ctx.step.name}, show_progress=False,
             )
         finally:
             store.close()
         return {"artifact": ctx.relative(ctx.out_dir / RESULTS), "suites": sorted(results.suites)}
+
+
+def guard_factory(guard: dict[str, Any] | None) -> Any:
+    """The study's guard entry as a `generator -> guarded generator` hook (None without a guard).
+
+    `params.model` names a model the guard uses (Llama Guard, the perplexity scorer); `params.calibration` a list of
+    benign prompts for the perplexity threshold."""
+    if not guard:
+        return None
+    from safepeft.guard.build import GuardFactory
+    from safepeft.models.loader import load_model
+
+    params = guard.get("params") or {}
+    unknown = set(params) - {"model", "calibration"}
+    if unknown:
+        raise ConfigError(f"Unknown guard option(s) {sorted(unknown)} for {guard['name']!r}.",
+                          "Known: model, calibration.")
+    spec = params.get("model")
+    return GuardFactory(guard["name"], load_model(spec) if spec else None, spec, params.get("calibration"))
+
+
+def attacked(suites: list[Any], names: list[str], judge: Any, store: Any) -> list[Any]:
+    """Harmful suites plus their `jailbreak:<suite>` versions; search attacks (PAIR/TAP) rate with the judge."""
+    from safepeft.audit.attacks.search import JudgeRater
+    from safepeft.audit.attacks.suite import build_attacks, with_attacks
+
+    return with_attacks(suites, build_attacks(names, attacker=None, rater=JudgeRater(judge)), store)
 
 
 def variant_generator(model: str, adapter: str | None, batch_size: int) -> tuple[Any, Any, Any]:
