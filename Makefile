@@ -29,10 +29,10 @@ chromium:
 	  echo "warning: could not install chromium; the headless-browser report test will be skipped"
 
 test: setup chromium
-	$(PY) -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --maxschedchunk 1 --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --maxschedchunk 1 -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/safepeft demo

@@ -46,10 +46,9 @@ def official(model, names, batches):
         return lambda module, args: rows[name].append(args[0][mask[0]].detach().float())
 
     handles = [model.get_submodule(n).register_forward_pre_hook(hook(n)) for n in names]
-    with torch.no_grad():
-        for batch in batches:
-            mask[:] = [batch["labels"] != IGNORE_INDEX]
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    for batch in batches:
+        mask[:] = [batch["labels"] != IGNORE_INDEX]
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     for handle in handles:
         handle.remove()
     features, stored, dense_c = {}, 0, 0
@@ -70,6 +69,7 @@ def agreement(basis: torch.Tensor, features: torch.Tensor) -> float:
     return float((exact.T @ basis.double()).pow(2).sum() / RANK)
 
 
+@torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=128)

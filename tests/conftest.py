@@ -13,7 +13,33 @@ os.environ.setdefault("SAFEPEFT_NO_PROGRESS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+# xdist runs one process per core: give each one core's worth of torch threads. Two processes each spinning two
+# OpenMP threads on two cores slow every test down several-fold.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))  # also for subprocesses the tests start
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    if _WORKERS > 1:
+        import torch
+
+        torch.set_num_threads(THREADS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (with --maxschedchunk 1 xdist hands tests out in this order, so the long ones start early and
+    fast ones fill the gaps), those needing the aligned model first of all: the first builds it on every core while
+    the other worker waits for it (see aligned_embedded_dir), then the demo, the longest test."""
+
+    def order(item) -> tuple[bool, bool, bool]:
+        slow = item.get_closest_marker("slow") is not None
+        return not slow, "aligned_embedded_dir" not in item.fixturenames, "demo" not in item.nodeid
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
@@ -96,10 +122,15 @@ def aligned_embedded_dir() -> Path:
     with open(root / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # other processes wait here while one builds
         if not (target / ALIGN_RECORD).is_file():
+            import torch
+
             tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
+            threads = torch.get_num_threads()
+            torch.set_num_threads(os.cpu_count() or 1)  # the other workers wait on the lock: use their cores too
             try:
                 align(load_model("embedded"), tmp / "model", train_spec=train_spec, show_progress=False)
                 os.replace(tmp / "model", target)
             finally:
+                torch.set_num_threads(threads)
                 shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -21,7 +21,7 @@ def test_demo_quick_runs_the_whole_loop_and_resumes(tmp_path):
     variants = json.loads((out / "variants.json").read_text())
     names = " ".join(v["name"] if isinstance(v, dict) else str(v) for v in
                      (variants if isinstance(variants, list) else variants.get("variants", [])))
-    for part in ("lora-arithmetic", "safelora", "splora", "int8-dynamic", "refusal-classifier"):
+    for part in ("lora-arithmetic", "salora-arithmetic", "safelora", "splora", "int8-dynamic", "perplexity"):
         assert part in names, f"demo variant {part} missing from {names}"
 
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])

@@ -133,6 +133,7 @@ def test_kill_then_resume_recomputes_nothing_finished(tmp_path):
 def test_tiny_model_study_end_to_end(tiny_model_dir, tmp_path):
     from safepeft.study.adapters import shared_pool
 
+    shared_pool().release()  # an earlier test in this process may have left the same base in the pool
     loads = shared_pool().base_loads
     summary = run_study(tiny_study(tiny_model_dir), tmp_path / "run")
     assert not summary.failed and len(summary.ran) == 5
@@ -146,6 +147,7 @@ def test_whole_loop_on_the_tiny_model(tiny_model_dir, tmp_path):
     from safepeft.report.load import load_variants
     from safepeft.study.adapters import shared_pool
 
+    shared_pool().release()
     loads = shared_pool().base_loads
     summary = run_study(tiny_loop_study(tiny_model_dir), tmp_path / "run")
     assert not summary.failed and {s.split("/")[0] for s in summary.ran} == {"align", "train", "repair", "quantize",

@@ -1,7 +1,8 @@
 """`safepeft demo`: the whole loop on the embedded SmolLM2, as a built-in study.
 
 audit the base → align → audit the aligned reference → LoRA fine-tune on the built-in arithmetic task (drift) →
-SafeLoRA and SPLoRA repairs → SaLoRA variant → int8 quantized variant → guarded variant → audits →
+SafeLoRA and SPLoRA repairs → SaLoRA variant → int8 quantized variants → perplexity-guarded variants → audits (with a
+base64 jailbreak) →
 RUN_DIR/report.html. It is an ordinary study (see docs/study.md), so interrupting and re-running continues where it
 stopped, and `safepeft study status RUN_DIR` shows the steps.
 """
@@ -19,8 +20,12 @@ from rich.markup import escape
 # Budgets: the full demo fits in ~15 minutes on a 2-core CPU; --quick is the CI smoke run.
 BUDGETS: dict[str, dict[str, Any]] = {
     # align 36 steps is `safepeft align`'s default (held-out refusal 0.11 -> 0.95 on this model, docs/finetune.md).
-    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "per_category": 4, "max_new_tokens": 48},
-    "quick": {"align_steps": 10, "train_steps": 8, "salora_steps": 8, "per_category": 2, "max_new_tokens": 24},
+    # SaLoRA's calibration: harmful prompts (with the model's own replies) + training rows; 128 each is the paper's.
+    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "calibration": 128, "per_category": 4,
+             "max_new_tokens": 48},
+    # quick: every step of the loop runs, on budgets too small to mean anything (~4 minutes on 2 cores).
+    "quick": {"align_steps": 6, "train_steps": 4, "salora_steps": 4, "calibration": 16, "per_category": 1,
+              "max_new_tokens": 16},
 }
 
 
@@ -34,12 +39,17 @@ def demo_study(quick: bool) -> dict[str, Any]:
         "finetune": [
             {"name": "lora-arithmetic", "method": "lora", "data": "builtin:arithmetic", "params": lora},
             {"name": "salora-arithmetic", "method": "salora", "data": "builtin:arithmetic",
-             "params": {**lora, "max_steps": b["salora_steps"]}},
+             # SaLoRA keeps its paper's lr (1e-4): its PiSSA-style init moves much faster than LoRA's B = 0 at 1e-3.
+             "params": {"max_steps": b["salora_steps"], "batch_size": 4, "safety_samples": b["calibration"],
+                        "task_samples": b["calibration"]}},
         ],
         "repairs": ["safelora", {"method": "splora", "params": {"mode": "number", "k": 8}}],
         "quantize": [{"name": "int8-dynamic", "apply_to": ["finetuned"]}],
-        "guards": [{"name": "refusal-classifier", "apply_to": ["finetuned"]}],
-        "audit": {"suites": ["builtin", "builtin-benign", "bbq-builtin", "arithmetic"],
+        # The perplexity filter (calibrated on benign prompts) against base64-encoded requests: the report's
+        # jailbreak section shows attack success with and without it, and its over-block rate on builtin-benign.
+        # (`refusal-classifier` backtranslates answers into requests, which a 135M model cannot do: it never fires.)
+        "guards": [{"name": "perplexity", "apply_to": ["finetuned"]}],
+        "audit": {"suites": ["builtin", "builtin-benign", "bbq-builtin", "arithmetic"], "attacks": ["base64"],
                   "per_category": b["per_category"], "max_new_tokens": b["max_new_tokens"], "batch_size": 32,
                   "bootstrap": 500},
     }
@@ -47,7 +57,8 @@ def demo_study(quick: bool) -> dict[str, Any]:
 
 def demo(
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/demo); re-running resumes."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller budgets (CI smoke run, a few minutes)."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny budgets: checks that every step runs (CI smoke run, "
+                               "a few minutes); its numbers mean nothing."),
 ) -> None:
     """Run the whole loop on the embedded model and write RUN_DIR/report.html."""
     from safepeft.cli.study import _printer

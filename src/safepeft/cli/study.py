@@ -38,7 +38,9 @@ def _executor(ray: str | None, max_parallel: int | None) -> Any:
 def _printer(console: Console):
     def report(step, result: dict[str, Any]) -> None:
         if result["ok"]:
-            console.print(f"[green]✓[/green] {escape(step.name)}")
+            seconds = result.get("seconds")
+            took = f" [dim]({seconds:.0f} s)[/dim]" if seconds is not None else ""
+            console.print(f"[green]✓[/green] {escape(step.name)}{took}")
         else:
             console.print(f"[red]✗ {escape(step.name)}[/red] (attempt {result['attempt']}): "
                           f"{escape(result['error'])}")

@@ -90,12 +90,7 @@ class RunStore:
 
     # -- generations -------------------------------------------------------------------------------------------
     def get_generations(self, keys: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(f"SELECT key, output FROM generations WHERE key IN ({marks})", chunk)
-            found.update(rows.fetchall())
-        return found
+        return self._lookup("generations", "output", keys)
 
     def put_generations(self, rows: Iterable[dict[str, Any]]) -> None:
         """Insert a batch atomically. Each row: key, model_fingerprint, adapter_fingerprint, prompt, params,
@@ -116,10 +111,14 @@ class RunStore:
 
     # -- log-likelihoods ---------------------------------------------------------------------------------------
     def get_loglikelihoods(self, keys: Sequence[str]) -> dict[str, float]:
-        found: dict[str, float] = {}
+        return self._lookup("loglikelihoods", "logprob", keys)
+
+    def _lookup(self, table: str, column: str, keys: Sequence[str]) -> dict[str, Any]:
+        """{key: column} for the stored keys; chunked to stay under SQLite's bound-parameter limit."""
+        found: dict[str, Any] = {}
         for chunk in _chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(f"SELECT key, logprob FROM loglikelihoods WHERE key IN ({marks})", chunk)
+            rows = self._conn.execute(f"SELECT key, {column} FROM {table} WHERE key IN ({marks})", chunk)
             found.update(rows.fetchall())
         return found
 

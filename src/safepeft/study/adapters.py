@@ -58,15 +58,19 @@ class AdapterPool:
         view = replace(self._loaded, model=self._peft, adapter_path=str(path), adapter_fingerprint=fingerprint)
         return AdapterGenerator(self, name, view, batch_size)
 
+    def release(self) -> None:
+        """Drop the base and its adapters from memory; the next generator() reads the base from disk again."""
+        self._key = self._loaded = self._peft = self._peft_type = None
+        self._names = {}
+        gc.collect()
+
     def _base(self, model: str) -> None:
         key = (model, self.dtype, self.device)
         if key == self._key:
             return
         from safepeft.models.loader import load_model
 
-        self._loaded = self._peft = self._peft_type = None
-        self._names = {}
-        gc.collect()  # free the previous base before loading the next
+        self.release()  # free the previous base before loading the next
         self._loaded = load_model(model, dtype=self.dtype, device=self.device)
         self._key = key
         self.base_loads += 1

@@ -8,6 +8,7 @@ lives in the step directory, so it also counts the attempts Ray makes on its own
 from __future__ import annotations
 
 import importlib
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def attempts(out_dir: Path) -> int:
 
 def run_step(step_json: dict[str, Any], run_dir: str, dep_outputs: dict[str, dict[str, Any]],
              kinds_ref: str) -> dict[str, Any]:
-    """Run one step here; returns {"ok", "outputs" | "error", "attempt"} (plain data, so Ray can ship it)."""
+    """Run one step here: {"ok", "outputs" or "error", "attempt", "seconds"} (plain data, so Ray can ship it)."""
     step = Step.from_json(step_json)
     out_dir = step_dir(run_dir, step)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,16 +47,18 @@ def run_step(step_json: dict[str, Any], run_dir: str, dep_outputs: dict[str, dic
     atomic_write_text(out_dir / ATTEMPTS, str(attempt))
     kind = load_kinds(kinds_ref).get(step.kind)
     ctx = StepContext(step=step, run_dir=Path(run_dir), out_dir=out_dir, dep_outputs=dep_outputs, attempt=attempt)
+    started = time.perf_counter()
     try:
         outputs = kind.run(ctx)
     except SafepeftError as exc:
         _log_error(out_dir)
-        return {"ok": False, "error": exc.render(), "attempt": attempt}
+        return {"ok": False, "error": exc.render(), "attempt": attempt,
+                "seconds": time.perf_counter() - started}
     except BaseException:
         _log_error(out_dir)
         raise
     (out_dir / ERROR_LOG).unlink(missing_ok=True)
-    return {"ok": True, "outputs": outputs, "attempt": attempt}
+    return {"ok": True, "outputs": outputs, "attempt": attempt, "seconds": time.perf_counter() - started}
 
 
 def _log_error(out_dir: Path) -> None:

@@ -19,7 +19,7 @@ def test_audit_with_attacks_and_guard(tiny_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"results": str(out / "results.json")}
     results = load_results(out / "results.json")
-    assert set(results.suites) == {"jailbreak:builtin", "builtin-benign"}
+    assert set(results.suites) == {"builtin", "jailbreak:builtin", "builtin-benign"}
     jailbreak = results.suites["jailbreak:builtin"]
     assert jailbreak.kind == "jailbreak" and jailbreak.n == 6
     assert {"asr", "any_attack_asr"} <= set(jailbreak.metrics)

@@ -18,12 +18,17 @@ from pydantic import Field
 
 from safepeft.audit.attacks import prompts as P
 from safepeft.audit.attacks.iterative import Context, IterativeAttack, outcome
-from safepeft.audit.attacks.search import SUCCESS_SCORE, Conversation, SearchResult, derived_seed, propose
-from safepeft.records.base import Spec
-from safepeft.records.generation import GenParams
+from safepeft.audit.attacks.search import (
+    SUCCESS_SCORE,
+    AttackerSpec,
+    Conversation,
+    SearchResult,
+    derived_seed,
+    propose,
+)
 
 
-class PairSpec(Spec):
+class PairSpec(AttackerSpec):
     """PAIR parameters (defaults from the paper and the official code)."""
 
     n_streams: int = Field(20, ge=1)
@@ -32,16 +37,6 @@ class PairSpec(Spec):
     """Refinement rounds per stream."""
     keep_last_n: int = Field(4, ge=1)
     """Attacker context: this many previous (feedback, attack) exchanges."""
-    max_attack_attempts: int = Field(5, ge=1)
-    """Retries when the attacker's output is not parseable JSON."""
-    attacker_max_new_tokens: int = Field(500, ge=1)
-    """Attacker generation budget."""
-    attacker_temperature: float = Field(1.0, ge=0.0)
-    """Attacker sampling temperature."""
-    attacker_top_p: float = Field(0.9, gt=0.0, le=1.0)
-    """Attacker nucleus sampling mass."""
-    target_max_new_tokens: int = Field(150, ge=1)
-    """Target generation budget per query."""
     max_queries: int = Field(60, ge=1)
     """Hard cap on target queries per goal (default: streams x iterations)."""
 
@@ -65,9 +60,7 @@ class PAIR(IterativeAttack):
             if remaining <= 0:
                 break
             active = streams[:remaining]
-            params = GenParams(max_new_tokens=spec.attacker_max_new_tokens, temperature=spec.attacker_temperature,
-                               top_p=spec.attacker_top_p, seed=derived_seed(ctx.seed, ctx.goal, iteration),
-                               stop=("}",))
+            params = spec.attacker_params(derived_seed(ctx.seed, ctx.goal, iteration))
             attacks = propose(ctx.attacker, active, system, params, spec.max_attack_attempts, spec.keep_last_n,
                               ctx.log.ask, ("pair", iteration))
             live = [(conv, attack) for conv, attack in zip(active, attacks) if attack is not None]

@@ -40,9 +40,13 @@ def build_attacks(names: Sequence[str], attacker: Generator | None = None, rater
 
 
 def with_attacks(suites: Sequence[Suite], attacks: Sequence[Any], store: RunStore | None) -> list[Suite]:
-    """Safety suites become `jailbreak:<suite>` under the attacks; other kinds (over-refusal, fairness, utility)
-    run unattacked, which is where a guard's over-block rate shows."""
-    return [JailbreakSuite(s, attacks, store) if s.kind == "safety" else s for s in suites]
+    """Each safety suite is joined by `jailbreak:<suite>` under the attacks (the plain suite keeps its harmful rate
+    and hazard categories in the report); other kinds (over-refusal, fairness, utility) run unattacked, which is
+    where a guard's over-block rate shows."""
+    out: list[Suite] = []
+    for suite in suites:
+        out += [suite, JailbreakSuite(suite, attacks, store)] if suite.kind == "safety" else [suite]
+    return out
 
 
 class JailbreakSuite(Suite):

@@ -20,14 +20,19 @@ from pydantic import Field
 
 from safepeft.audit.attacks import prompts as P
 from safepeft.audit.attacks.iterative import Context, IterativeAttack, outcome
-from safepeft.audit.attacks.search import SUCCESS_SCORE, Conversation, SearchResult, derived_seed, propose
-from safepeft.records.base import Spec
-from safepeft.records.generation import GenParams
+from safepeft.audit.attacks.search import (
+    SUCCESS_SCORE,
+    AttackerSpec,
+    Conversation,
+    SearchResult,
+    derived_seed,
+    propose,
+)
 
 KEEP_WHEN_NONE_ON_TOPIC = 2
 
 
-class TapSpec(Spec):
+class TapSpec(AttackerSpec):
     """TAP parameters (defaults from the paper and the official code)."""
 
     branching_factor: int = Field(4, ge=1)
@@ -40,16 +45,6 @@ class TapSpec(Spec):
     """Root nodes."""
     keep_last_n: int = Field(3, ge=1)
     """Attacker context: this many previous (feedback, attack) exchanges."""
-    max_attack_attempts: int = Field(5, ge=1)
-    """Retries when the attacker's output is not parseable JSON."""
-    attacker_max_new_tokens: int = Field(500, ge=1)
-    """Attacker generation budget."""
-    attacker_temperature: float = Field(1.0, ge=0.0)
-    """Attacker sampling temperature."""
-    attacker_top_p: float = Field(0.9, gt=0.0, le=1.0)
-    """Attacker nucleus sampling mass."""
-    target_max_new_tokens: int = Field(150, ge=1)
-    """Target generation budget per query."""
     max_queries: int = Field(100, ge=1)
     """Hard cap on target queries per goal (default: width x depth)."""
 
@@ -71,9 +66,7 @@ class TAP(IterativeAttack):
         for depth in range(1, spec.depth + 1):
             children = [Conversation(f"{leaf.node_id}.{b}", list(leaf.history), leaf.feedback, leaf.node_id)
                         for leaf in leaves for b in range(spec.branching_factor)]
-            params = GenParams(max_new_tokens=spec.attacker_max_new_tokens, temperature=spec.attacker_temperature,
-                               top_p=spec.attacker_top_p, seed=derived_seed(ctx.seed, ctx.goal, depth),
-                               stop=("}",))
+            params = spec.attacker_params(derived_seed(ctx.seed, ctx.goal, depth))
             attacks = propose(ctx.attacker, children, system, params, spec.max_attack_attempts, spec.keep_last_n,
                               ctx.log.ask, ("tap", depth))
             nodes = [{"conv": c, "prompt": a["prompt"]} for c, a in zip(children, attacks) if a is not None]

@@ -53,6 +53,9 @@ class SaLoraSpec(MethodSpec):
     """`model`: the model's own greedy replies to the harmful prompts (paper); `data`: the replies in the file."""
     reply_tokens: int = Field(64, ge=1)
     """Maximum new tokens of each generated reply when safety_responses is `model`."""
+    calibration_batch_size: int = Field(32, ge=1)
+    """Batch size of reply generation and the calibration passes (no gradients, so it can exceed the training batch;
+    on a CPU, batch 32 generates ~10x faster than batch 4)."""
 
 
 class SaLoraMethod(FinetuneMethod):
@@ -71,10 +74,11 @@ class SaLoraMethod(FinetuneMethod):
         names = resolve_targets(model, spec.target_modules or default_targets("lora", model.config))
         rows = data.sample(data.safety_rows(spec.safety_data), spec.safety_samples, ctx.seed)
         if spec.safety_responses == "model":
-            rows = data.with_model_replies(ctx.loaded, rows, ctx.batch_size, spec.reply_tokens)
-        safety = data.batched(data.tokenize_rows(tokenizer, rows), ctx.batch_size, tokenizer.pad_token_id)
+            rows = data.with_model_replies(ctx.loaded, rows, spec.calibration_batch_size, spec.reply_tokens)
+        batch = spec.calibration_batch_size
+        safety = data.batched(data.tokenize_rows(tokenizer, rows), batch, tokenizer.pad_token_id)
         task_examples = data.sample(list(ctx.examples), spec.task_samples, ctx.seed)
-        task = data.batched(task_examples, ctx.batch_size, tokenizer.pad_token_id)
+        task = data.batched(task_examples, batch, tokenizer.pad_token_id)
         with bar("SaLoRA calibration", len(safety) + len(task)) as advance:
             inits, tokens = build_inits(model, names, safety, task, rank=spec.rank, safety_rank=spec.safety_rank,
                                         task_rank=spec.task_rank, progress=advance)

@@ -19,11 +19,11 @@ def specs(params: dict[str, Any]) -> tuple[Any, Any]:
     """(TrainSpec, LoraSpec): align's defaults updated with ``params``."""
     from safepeft.finetune.align import DEFAULT_LORA, DEFAULT_TRAIN
 
-    train_keys = set(DEFAULT_TRAIN.model_fields) - {"method"}
-    unknown = set(params) - train_keys - set(DEFAULT_LORA.model_fields)
+    train_keys = set(type(DEFAULT_TRAIN).model_fields) - {"method"}
+    unknown = set(params) - train_keys - set(type(DEFAULT_LORA).model_fields)
     if unknown:
         raise ConfigError(f"Unknown align option(s) {sorted(unknown)}.",
-                          f"Known: {', '.join(sorted(train_keys | set(DEFAULT_LORA.model_fields)))}.")
+                          f"Known: {', '.join(sorted(train_keys | set(type(DEFAULT_LORA).model_fields)))}.")
     try:
         train = DEFAULT_TRAIN.model_validate({**DEFAULT_TRAIN.model_dump(),
                                               **{k: v for k, v in params.items() if k in train_keys}})
