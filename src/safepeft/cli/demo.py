@@ -20,9 +20,10 @@ from rich.markup import escape
 # Budgets: the full demo fits in ~15 minutes on a 2-core CPU; --quick is the CI smoke run.
 BUDGETS: dict[str, dict[str, Any]] = {
     # align 36 steps is `safepeft align`'s default (held-out refusal 0.11 -> 0.95 on this model, docs/finetune.md).
-    # SaLoRA's calibration: harmful prompts (with the model's own replies) + training rows; 128 each is the paper's.
-    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "calibration": 128, "per_category": 4,
-             "max_new_tokens": 48},
+    # SaLoRA's calibration: harmful prompts (with the model's own replies) + training rows (the paper: 128 each).
+    # The 12 audits dominate (each: 22 harmful + 22 base64-encoded + 22 benign generations, BBQ and arithmetic).
+    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "calibration": 32, "per_category": 2,
+             "max_new_tokens": 40},
     # quick: every step of the loop runs, on budgets too small to mean anything (~4 minutes on 2 cores).
     "quick": {"align_steps": 6, "train_steps": 4, "salora_steps": 4, "calibration": 16, "per_category": 1,
               "max_new_tokens": 16},
