@@ -16,7 +16,8 @@ import json
 import pytest
 import torch
 
-STEPS, BATCH, LR = 16, 8, 1e-3
+# docs/salora.md's table uses batch 8; CI runs batch 4 to fit its time budget (same code path, numbers printed)
+STEPS, BATCH, LR = 16, 4, 1e-3
 SHARED = dict(rank=16, alpha=16.0, dropout=0.0, target_modules=["q_proj", "v_proj"])
 # the aligned model learned exactly these refusals in `align`, so the written replies are its own (no generation)
 SALORA = dict(safety_samples=32, task_samples=32, safety_responses="data")
