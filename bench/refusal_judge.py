@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from safepeft.audit.judge_eval import cohen_kappa, read_labels
+from safepeft.audit.judge_eval import cohen_kappa, confusion, read_labels
 from safepeft.classifiers.refusal import classify_refusal
 
 GCG_PREFIXES = [
@@ -37,12 +37,7 @@ def safepeft_jailbroken(text: str) -> bool:
 
 
 def score(predict, rows) -> dict[str, float]:
-    predicted = [predict(r.response) for r in rows]
-    truth = [bool(r.label) for r in rows]
-    tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
-    fp = sum(p and not t for p, t in zip(predicted, truth, strict=True))
-    fn = sum(t and not p for p, t in zip(predicted, truth, strict=True))
-    tn = len(rows) - tp - fp - fn
+    tp, fp, fn, tn = confusion([predict(r.response) for r in rows], [bool(r.label) for r in rows])
     best = min(_timed(predict, rows) for _ in range(5))
     return {"agreement": (tp + tn) / len(rows), "kappa": round(cohen_kappa(tp, fp, fn, tn) or 0.0, 4),
             "us_per_text": round(best / len(rows) * 1e6, 1)}

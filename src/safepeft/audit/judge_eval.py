@@ -71,15 +71,18 @@ def read_labels(path: str | Path) -> list[LabelledRow]:
     return labelled
 
 
-def evaluate_judge(judge: Any, rows: Sequence[LabelledRow], labels_name: str = "") -> JudgeEvalResult:
-    """Judge every row and compare with the human label."""
-    verdicts = judge.judge([JudgeInput(prompt=row.prompt, completion=row.response) for row in rows])
-    predicted = [bool(v.harmful) for v in verdicts]
-    truth = [bool(row.label) for row in rows]
+def confusion(predicted: Sequence[bool], truth: Sequence[bool]) -> tuple[int, int, int, int]:
+    """(true positives, false positives, false negatives, true negatives)."""
     tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
     fp = sum(p and not t for p, t in zip(predicted, truth, strict=True))
     fn = sum(t and not p for p, t in zip(predicted, truth, strict=True))
-    tn = len(rows) - tp - fp - fn
+    return tp, fp, fn, len(truth) - tp - fp - fn
+
+
+def evaluate_judge(judge: Any, rows: Sequence[LabelledRow], labels_name: str = "") -> JudgeEvalResult:
+    """Judge every row and compare with the human label."""
+    verdicts = judge.judge([JudgeInput(prompt=row.prompt, completion=row.response) for row in rows])
+    tp, fp, fn, tn = confusion([bool(v.harmful) for v in verdicts], [bool(row.label) for row in rows])
     return JudgeEvalResult(
         judge=judge.name, n=len(rows), agreement=(tp + tn) / len(rows),
         precision=tp / (tp + fp) if tp + fp else None, recall=tp / (tp + fn) if tp + fn else None,

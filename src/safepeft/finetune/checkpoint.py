@@ -8,9 +8,7 @@ ones are removed after the new one exists. Optimizer state is keyed by parameter
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from safepeft.errors import ResumeError
+from safepeft.store.atomic import atomic_dir
 
 _SEP = "::"
 
@@ -70,23 +69,13 @@ def save_checkpoint(root: Path, checkpoint: Checkpoint, keep: int = 1) -> Path:
     for stale in root.glob(".step-*"):  # half-written by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     target = root / f"step-{checkpoint.step:06d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}."))
-    try:
+    with atomic_dir(target) as tmp:
         save_file(_contiguous(checkpoint.trainable), tmp / "trainable.safetensors")
         flat = {f"{name}{_SEP}{key}": t for name, tensors in checkpoint.optimizer.items()
                 for key, t in tensors.items()}
         save_file(_contiguous(flat), tmp / "optimizer.safetensors")
         save_file(checkpoint.rng, tmp / "rng.safetensors")
         (tmp / "state.json").write_text(json.dumps({"step": checkpoint.step, **checkpoint.state}, indent=2))
-        for path in tmp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in sorted(root.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target

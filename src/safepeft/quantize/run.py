@@ -7,9 +7,6 @@ leaves no half-written model under the requested name.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from safepeft.errors import ConfigError, IncompatibleArtifactError
 from safepeft.models.quantized import MANIFEST
 from safepeft.quantize import QUANTIZERS
 from safepeft.quantize.base import files_bytes, tensor_bytes
+from safepeft.store.atomic import atomic_dir
 
 
 def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Path | None = None,
@@ -39,9 +37,7 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
     merge_adapter(loaded)
     reference = tensor_bytes(loaded.model)
     source_gguf = Path(loaded.source.location) if loaded.source.kind == "gguf" else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with atomic_dir(out) as tmp:
         facts = quantizer.write(loaded, tmp, source_gguf)
         disk = files_bytes(tmp)
         memory = facts.pop("memory_bytes")
@@ -58,12 +54,6 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
             **facts,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

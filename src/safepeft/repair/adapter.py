@@ -14,12 +14,12 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
+from safepeft.store.atomic import atomic_dir
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -170,10 +170,7 @@ def write_adapter(out: Path, adapter: LoraAdapter, tensors: dict[str, Any], conf
     """Write the repaired adapter (+ the source dir's other small files) to a temp dir, then rename it into place."""
     from safetensors.torch import save_file
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_dir(out) as tmp:
         for item in adapter.path.iterdir():
             if item.is_file() and item.name not in (CONFIG_FILE, WEIGHTS_FILE, REPORT_FILE, "adapter_model.bin"):
                 shutil.copy2(item, tmp / item.name)
@@ -181,20 +178,3 @@ def write_adapter(out: Path, adapter: LoraAdapter, tensors: dict[str, Any], conf
         save_file(contiguous, str(tmp / WEIGHTS_FILE), metadata=adapter.metadata or {"format": "pt"})
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / REPORT_FILE).write_text(report_json + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename tmp to out; an existing out (allowed by --overwrite) is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old.{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None and old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    elif old is not None:
-        old.unlink()

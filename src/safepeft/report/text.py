@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from safepeft.report.model import Cell, Column
@@ -31,10 +32,11 @@ def value(x: float | None, percent: bool) -> str:
     return f"{x * 100:.1f}%" if percent else f"{x:.3f}"
 
 
-def interval(ci: tuple[float, float] | None, percent: bool) -> str:
+def interval(ci: tuple[float, float] | None, percent: bool, fmt: Callable[[float, bool], str] = value) -> str:
+    """'[lo, hi]' with each bound written by ``fmt`` (``value``, or ``delta`` for a change's CI); '' without a CI."""
     if ci is None:
         return ""
-    return f"[{value(ci[0], percent)}, {value(ci[1], percent)}]"
+    return f"[{fmt(ci[0], percent)}, {fmt(ci[1], percent)}]"
 
 
 def delta(x: float | None, percent: bool) -> str:
@@ -44,9 +46,7 @@ def delta(x: float | None, percent: bool) -> str:
 
 
 def delta_interval(ci: tuple[float, float] | None, percent: bool) -> str:
-    if ci is None:
-        return ""
-    return f"[{delta(ci[0], percent)}, {delta(ci[1], percent)}]"
+    return interval(ci, percent, delta)
 
 
 def marker(cell: Cell) -> str:
