@@ -40,6 +40,14 @@ class ModelLoadError(SafepeftError):
     """A model or tokenizer could not be read from where the spec points."""
 
 
+class PickleRefusedError(ModelLoadError):
+    """Weights exist only in a pickle format (.bin/.pt/.pth), which safepeft never loads."""
+
+
+class NonFiniteWeightsError(SafepeftError):
+    """A model or adapter holds NaN or Inf weights: an error, never a result."""
+
+
 class DataError(SafepeftError):
     """Input data is missing, malformed or in an unknown format."""
 

@@ -117,3 +117,41 @@ def test_quantize_cli_then_audit_runs_on_llamacpp_and_records_the_scheme(model_d
         assert audited.exit_code == 0, audited.output
         params = load_results(out / "results.json").model.params
         assert params["backend"] == expected and params["scheme"] == "gguf-q4_k_m" and params["bits"] == 4
+
+
+DECODE_EVERY_SCHEME = """
+import sys
+from safepeft.models.llamacpp import LlamaCppGenerator
+from safepeft.records.generation import GenParams
+for path in sys.argv[1:]:
+    print("start", path, flush=True)
+    out = LlamaCppGenerator(path, n_ctx=256, progress=False).generate(["hello world"], GenParams(max_new_tokens=8))
+    print("decoded", path, repr(out[0]), flush=True)
+"""
+
+
+def test_every_gguf_scheme_decodes_in_a_fresh_process(quantized):
+    """Issue 12: on AMX CPUs llama.cpp's AMX buffer type crashed the first decode of k-quants. A crash here kills
+    only the child, so the failure names the scheme instead of taking down a pytest worker."""
+    import subprocess
+    import sys
+
+    paths = [str(quantized[scheme][0]) for scheme in GGUF_SCHEMES]
+    done = subprocess.run([sys.executable, "-c", DECODE_EVERY_SCHEME, *paths], capture_output=True, text=True,
+                          timeout=300)
+    decoded = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("decoded")]
+    assert done.returncode == 0 and decoded == paths, (
+        f"llama.cpp died (exit {done.returncode}) after decoding {decoded}:\n{done.stdout}\n{done.stderr[-2000:]}")
+
+
+def test_llamacpp_loads_without_extra_buffer_types_and_restores_the_defaults():
+    pytest.importorskip("llama_cpp")
+    import llama_cpp.llama as module
+
+    from safepeft.models.llamacpp import _plain_cpu_buffers
+
+    original = module.llama_cpp.llama_model_default_params
+    with _plain_cpu_buffers():
+        assert module.llama_cpp.llama_model_default_params().use_extra_bufts is False
+    assert module.llama_cpp.llama_model_default_params is original
+    assert original().use_extra_bufts is True  # llama.cpp's default, which crashes on AMX CPUs

@@ -54,7 +54,7 @@ class JudgeEvalResult(BaseModel):
 def read_labels(path: str | Path) -> list[LabelledRow]:
     """Rows of a JailbreakBench judge-comparison file or a generic labelled file (see module docstring)."""
     path = Path(path)
-    rows = read_table(path)
+    rows = read_table(path, "--labels")
     if not rows:
         raise DataError(f"{path} has no rows.", "Pass a file with (prompt, response, label) rows.")
     labelled = []

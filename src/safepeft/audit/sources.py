@@ -17,10 +17,11 @@ from safepeft.errors import DataError
 Row = dict[str, Any]
 
 
-def read_table(path: Path) -> list[Row]:
-    """A .csv, .jsonl or .json file as rows (BOM-tolerant, RFC-4180 CSV with embedded newlines)."""
+def read_table(path: Path, option: str = "--suite NAME:PATH") -> list[Row]:
+    """A .csv, .jsonl or .json file as rows (BOM-tolerant, RFC-4180 CSV with embedded newlines). ``option`` is the
+    flag the path came from, for the error message."""
     if not path.is_file():
-        raise DataError(f"No file at {path}.", "Check the path given after `--suite NAME:`.")
+        raise DataError(f"No file at {path}.", f"Check the path given to {option}.")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":

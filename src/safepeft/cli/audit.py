@@ -117,6 +117,7 @@ def audit(
     guard_calibration: Path | None = GUARD_CALIBRATION,
     backend: str = BACKEND,
     n_ctx: int = N_CTX,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT/results.json of another model."),
 ) -> None:
     """Audit safety (11 hazard categories), over-refusal and more; writes OUT/results.json."""
     from pydantic import ValidationError
@@ -135,25 +136,64 @@ def audit(
     except ValidationError as exc:
         error = exc.errors()[0]
         raise ConfigError(f"Invalid --{error['loc'][0]}: {error['msg']} (got {error.get('input')!r}).") from None
-    suites = build_suites(suite)  # bad names fail before any model is loaded
+    from safepeft.audit.judges import JUDGES
+    from safepeft.guard import GUARDS
+    from safepeft.store.lock import run_dir_lock
+
+    # Every name is checked before anything is loaded or written: a typo leaves no store behind.
+    suites = build_suites(suite)
     for name in attack or []:
         ATTACKS.get(name)
-    store = RunStore(out)
-    load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
-    guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
-    generator, model_ref, adapter_ref = build_generator(
-        model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
-        guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
-    if attack:
-        suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
-    results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
-                        guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
-                        provenance={"command": ["safepeft", *sys.argv[1:]]})
+    JUDGES.get(judge)
+    if guard:
+        GUARDS.get(guard)
+    check_out_dir(out)
+    with run_dir_lock(out):
+        check_results_owner(out / RESULTS_FILE, model, adapter, overwrite)
+        store = RunStore(out)
+        load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+        judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
+        guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
+        generator, model_ref, adapter_ref = build_generator(
+            model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
+            guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
+        if attack:
+            suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
+        results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
+                            guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
+                            provenance={"command": ["safepeft", *sys.argv[1:]]})
     console = Console()
     for table in results_tables(results):
         console.print(table)
     typer.echo(json.dumps({"results": str(out / RESULTS_FILE)}))
+
+
+def check_out_dir(out: Path) -> None:
+    """OUT must be a directory (or not exist yet) that we can write into."""
+    from safepeft.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file.", "Pass a directory (it is created if missing).")
+
+
+def check_results_owner(results_file: Path, model: str, adapter: Path | None, overwrite: bool) -> None:
+    """Refuse to replace another model's results.json: re-running the same model (and adapter) resumes."""
+    from safepeft.errors import ConfigError
+
+    if overwrite or not results_file.is_file():
+        return
+    try:
+        previous = json.loads(results_file.read_text(encoding="utf-8"))
+        old_model = previous["model"]["spec"]
+        old_adapter = (previous.get("adapter") or {}).get("spec")
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{results_file} exists but is not a safepeft results file.",
+                          "Choose another --out, or pass --overwrite to replace it.") from None
+    new_adapter = None if adapter is None else str(adapter)
+    if (old_model, old_adapter) != (model, new_adapter):
+        theirs = old_model + (f" + adapter {old_adapter}" if old_adapter else "")
+        raise ConfigError(f"{results_file} holds the results of another audit ({theirs}).",
+                          "Choose another --out, or pass --overwrite to replace them.")
 
 
 def build_guard(name: str, guard_model: str | None, calibration: Path | None, load: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ import typer
 from safepeft.cli import options
 from safepeft.errors import ConfigError, DataError
 from safepeft.records.generation import GenParams, Prompt
+from safepeft.store.text import read_user_text
 
 
 def generate(
@@ -35,19 +36,23 @@ def generate(
     if not items:
         raise ConfigError("No prompts given.", "Pass --prompt TEXT (repeatable) or --prompts FILE.")
     params = GenParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, system_prompt=system_prompt)
+    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file.", "Pass a directory (it is created if missing).")
     loaded = options.load(model, adapter, dtype, device, chat_template, trust_remote_code)
     generator = loaded.generator(batch_size=batch_size)
     if run_dir is not None:
         from safepeft.models.cached import CachedGenerator
         from safepeft.store import RunStore, atomic_write_text
+        from safepeft.store.lock import run_dir_lock
 
-        store = RunStore(run_dir)
-        outputs = CachedGenerator(generator, store, chunk_size=batch_size).generate(items, params)
-        lines = [json.dumps({"prompt": p, "output": o}, ensure_ascii=False) for p, o in zip(items, outputs)]
-        atomic_write_text(Path(run_dir) / "generations.jsonl", "\n".join(lines) + "\n")
+        with run_dir_lock(run_dir), RunStore(run_dir) as store:
+            outputs = CachedGenerator(generator, store, chunk_size=batch_size).generate(items, params)
+            lines = [json.dumps({"prompt": p, "output": o}, ensure_ascii=False)
+                     for p, o in zip(items, outputs, strict=True)]
+            atomic_write_text(Path(run_dir) / "generations.jsonl", "\n".join(lines) + "\n")
     else:
         outputs = generator.generate(items, params)
-    for item, output in zip(items, outputs):
+    for item, output in zip(items, outputs, strict=True):
         if as_jsonl:
             typer.echo(json.dumps({"prompt": item, "output": output}, ensure_ascii=False))
         else:
@@ -56,9 +61,7 @@ def generate(
 
 def read_prompts(path: Path) -> list[Prompt]:
     """Read prompts from .txt (one per non-empty line) or .jsonl (`prompt` field: text or messages)."""
-    if not path.is_file():
-        raise DataError(f"Prompts file not found: {path}.", "Check the path.")
-    text = path.read_text(encoding="utf-8")
+    text = read_user_text(path, "Prompts file")
     if path.suffix != ".jsonl":
         return [line for line in text.splitlines() if line.strip()]
     items: list[Prompt] = []

@@ -1,19 +1,27 @@
 """Entry point: builds the typer app from the command modules and maps errors to exit codes.
 
-A SafepeftError prints one line and exits 2; any other exception is a bug: one line, exit 1 (``--debug`` shows the
-traceback for both).
+Exit codes: 0 done; 1 a bug (one line, ``--debug`` shows the traceback) or failed work (a study step); 2 a usage or
+input error (a SafepeftError, an OS error on a path the user gave, a bad option, named); 130 interrupted (Ctrl-C),
+with one line saying how to resume.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
 
 import typer
+from typer.exceptions import Abort as TyperAbort
+from typer.exceptions import Exit as TyperExit
 
 from safepeft import __version__
 from safepeft.errors import SafepeftError
+
+# Since 0.26 typer vendors click as `typer._click` and raises only those classes, never the `click` package's (which
+# may be installed beside it, unused): catch typer's. pyproject bounds typer to the releases with this layout.
+from typer._click.exceptions import ClickException, UsageError
 
 # Each module exposes register(app). Adding a command is one line here.
 COMMAND_MODULES = [
@@ -28,6 +36,7 @@ COMMAND_MODULES = [
     "safepeft.cli.report",
     "safepeft.cli.study",
     "safepeft.cli.repair",
+    "safepeft.cli.harden",
     "safepeft.cli.quantize",
 ]
 
@@ -59,34 +68,72 @@ for _module in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("SAFEPEFT_DEBUG"))
     _quiet_libraries(debug)
+    sys.exit(run(argv, debug))
+
+
+def run(argv: list[str], debug: bool = False) -> int:
+    """Run the app and return the process exit code: 0 ok, 1 bug or failed work, 2 usage or input error,
+    130 interrupted."""
     try:
-        app(args=argv, prog_name="safepeft", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+        code = app(args=argv, prog_name="safepeft", standalone_mode=False)
+    except UsageError as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 2
+    except ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except TyperExit as exc:
+        code = exc.exit_code
+    except (TyperAbort, KeyboardInterrupt):
+        code = 130
     except SafepeftError as exc:
         if debug:
             raise
         typer.echo(f"error: {exc.render()}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("Interrupted; completed work is saved, re-run the same command to continue.", err=True)
-        sys.exit(130)
+        return exc.exit_code
+    except UnicodeDecodeError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: An input file is not UTF-8 text ({exc.reason} at byte {exc.start}). Re-save it as "
+                   "UTF-8.", err=True)
+        return 2
+    except OSError as exc:
+        if debug:
+            raise
+        # An OS error that reached here names a path the user gave (a file where a directory was expected, a
+        # read-only folder, a full disk): it is the user's to fix, not a bug.
+        typer.echo(f"error: {os_error_message(exc)}", err=True)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the one place that catches everything
         if debug:
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)", err=True)
-        sys.exit(1)
+        return 1
+    # Typer returns (not raises) the code of a `typer.Exit` and turns Ctrl-C into code 130 when not standalone.
+    code = code if isinstance(code, int) else 0
+    if code == 130:
+        typer.echo("Interrupted: completed work is saved; re-run the same command to continue.", err=True)
+    return code
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: what failed, on which path, and what to check."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    hints = {
+        errno.EACCES: "Check the permissions of that path, or choose another output directory.",
+        errno.EROFS: "The file system is read-only; choose another output directory.",
+        errno.ENOTDIR: "A file stands where a directory is needed; pass a directory path.",
+        errno.EEXIST: "Something already exists at that path; remove it or pass another path.",
+        errno.ENOSPC: "The disk is full; free space or write elsewhere.",
+        errno.ENOENT: "Check that the path exists.",
+        errno.EISDIR: "A directory stands where a file is needed; pass a file path.",
+    }
+    hint = hints.get(exc.errno or -1, "Check the path and its permissions.")
+    return f"Cannot access{where}: {reason}. {hint}"
 
 
 def _quiet_libraries(debug: bool) -> None:

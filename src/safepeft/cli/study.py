@@ -60,11 +60,16 @@ def run(
     """Run (or resume) a study, then write RUN_DIR/report.html."""
     from safepeft.study import load_study, run_study
 
+    from safepeft.store.lock import run_dir_lock
+
     spec = load_study(study)
     console = Console()
     run_dir = out or Path("runs") / spec.name
-    summary = run_study(spec, run_dir, executor=_executor(ray, max_parallel), kinds=kinds,
-                        report=_printer(console))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file.", "Pass a directory (it is created if missing).")
+    with run_dir_lock(run_dir):  # a second `study run` on the same directory waits, then reuses every step
+        summary = run_study(spec, run_dir, executor=_executor(ray, max_parallel), kinds=kinds,
+                            report=_printer(console))
     console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
                   f"{len(summary.blocked)} blocked, in {summary.seconds:.1f} s. Run directory: {escape(str(run_dir))}")
     if summary.report:
@@ -110,7 +115,12 @@ def retry(
     """Run one step again (its dependencies must be done), then refresh the report."""
     from safepeft.study import retry_step
 
-    summary = retry_step(run_dir, step, executor=_executor(ray, None), kinds=kinds, report=_printer(Console()))
+    from safepeft.store.lock import run_dir_lock
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"No study run directory at {run_dir}.", "Pass the --out of a `safepeft study run`.")
+    with run_dir_lock(run_dir):
+        summary = retry_step(run_dir, step, executor=_executor(ray, None), kinds=kinds, report=_printer(Console()))
     if summary.failed:
         raise typer.Exit(1)
 

@@ -26,6 +26,7 @@ from safepeft.finetune.dataset import load_train_data
 from safepeft.finetune.lora import LoraSpec
 from safepeft.finetune.provenance import TrainRecord
 from safepeft.finetune.rows import DataSpec
+from safepeft.models.safety import check_model_finite
 from safepeft.finetune.trainer import TrainSpec, train
 from safepeft.store import atomic_write_json
 
@@ -74,6 +75,7 @@ def align(loaded: Any, out_dir: str | os.PathLike[str], *, data: DataSpec | None
 
 
 def _save_merged(model: Any, tokenizer: Any, out: Path, record: TrainRecord) -> None:
+    check_model_finite(model, "aligned model")
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".merged."))
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)

@@ -42,4 +42,7 @@ class PeftMethod(FinetuneMethod):
     def load(self, base_model: Any, out_dir: Path) -> Any:
         from peft import PeftModel
 
+        from safepeft.models.safety import check_adapter_dir
+
+        check_adapter_dir(out_dir)  # never lets PEFT fall back to unpickling adapter_model.bin
         return PeftModel.from_pretrained(base_model, str(out_dir)).eval()

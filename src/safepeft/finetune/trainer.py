@@ -37,6 +37,7 @@ from safepeft.finetune.checkpoint import (
 from safepeft.finetune.dataset import TrainData
 from safepeft.finetune.loss import summed_loss
 from safepeft.finetune.provenance import TRAIN_RECORD, TrainRecord, library_versions, now_utc
+from safepeft.models.safety import check_finite
 from safepeft.records.base import Spec
 from safepeft.store import atomic_write_json
 
@@ -250,6 +251,9 @@ def _record(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSp
 def _write_output(out: Path, method: FinetuneMethod, model: Any, ctx: PrepareContext, method_spec: MethodSpec,
                   record: TrainRecord) -> None:
     """Method files first (each renamed into place), the record last: its presence marks a finished run."""
+    check_finite(((n, p.detach()) for n, p in model.named_parameters() if p.requires_grad), "trained adapter",
+                 "Training diverged (NaN or Inf weights); lower --learning-rate or check the data. Nothing was "
+                 "written.")
     for stale in out.glob(".final.*"):  # left by a run killed while writing its output
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))

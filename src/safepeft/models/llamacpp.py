@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,9 @@ class LlamaCppGenerator:
         self.path = gguf_path(spec)
         self.fingerprint = fp.gguf_fingerprint(self.path)
         try:
-            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
-                             n_gpu_layers=n_gpu_layers, verbose=False)
+            with _plain_cpu_buffers():
+                self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
+                                 n_gpu_layers=n_gpu_layers, verbose=False)
         except ValueError as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load {self.path}: {exc}",
@@ -174,6 +177,38 @@ class LlamaCppGenerator:
                 feed = [token]
             scores.append(total)
         return scores
+
+
+@contextmanager
+def _plain_cpu_buffers() -> Iterator[None]:
+    """Load with llama.cpp's "extra" CPU buffer types off (`use_extra_bufts = False`).
+
+    Those buffer types repack weights for special kernels; on CPUs with AMX (recent Xeons: amx_int8 / amx_bf16 in
+    /proc/cpuinfo) the AMX one segfaults in `ggml_backend_amx_mul_mat` on the first decode of k-quant models
+    (llama.cpp issue 20824, unfixed upstream; llama-cpp-python 0.3.36). A build flag cannot fix it for us: pip
+    reuses a wheel cached from an earlier native build whatever CMAKE_ARGS say. So every CPU runs the plain ggml
+    kernels, the same code path on AVX2 and AMX machines, at a small speed cost (bench/quantize.py). Llama() has
+    no keyword for this field, so its default-params factory is wrapped while the model loads.
+    """
+    import llama_cpp.llama as module
+
+    bindings = module.llama_cpp
+    original = bindings.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _DEFAULTS_LOCK:
+        bindings.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
+_DEFAULTS_LOCK = threading.Lock()
 
 
 def _close(ref: Any) -> None:

@@ -18,7 +18,9 @@ from typing import Any
 from safepeft.errors import ConfigError, IncompatibleArtifactError, ModelLoadError
 from safepeft.models import fingerprint as fp
 from safepeft.models import quantized
+from safepeft.models.safety import check_adapter_dir, check_model_finite, require_safetensors
 from safepeft.models.spec import ModelSource, resolve
+from safepeft.store.text import read_user_text
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -93,13 +95,16 @@ def load_model(
     if dtype not in _DTYPES:
         raise ConfigError(f"Unknown dtype {dtype!r}.", f"Use one of: {', '.join(_DTYPES)}.")
     source = resolve(spec)
-    device = _pick_device(device)
-    torch_dtype = _pick_dtype(dtype, device)
     where = {"dir": source.location, "gguf": Path(source.location).parent}.get(source.kind)
     manifest = quantized.read_manifest(where) if where is not None else None
+    if manifest is not None and device != "auto":  # a scheme's own device limit is the more useful message
+        quantized.check_device(manifest, device)
+    device = _pick_device(device)
     if manifest is not None:
         quantized.check_device(manifest, device)
+    torch_dtype = _pick_dtype(dtype, device)
     model, tokenizer, fingerprint = _LOADERS[source.kind](source, torch_dtype, trust_remote_code)
+    check_model_finite(model, f"model {spec!r}")
     _prepare_tokenizer(tokenizer, source, chat_template, require_chat_template)
     model.to(device)
     model.eval()
@@ -114,11 +119,7 @@ def attach_adapter(loaded: LoadedModel, adapter: str | os.PathLike[str]) -> None
     from peft import PeftModel
 
     path = Path(adapter)
-    if not (path / "adapter_config.json").is_file():
-        raise ModelLoadError(
-            f"Adapter directory {path} has no adapter_config.json.",
-            "Pass a directory written by `safepeft train` or PEFT's save_pretrained.",
-        )
+    check_adapter_dir(path)
     try:
         loaded.model = PeftModel.from_pretrained(loaded.model, str(path))
     except (RuntimeError, ValueError, KeyError) as exc:
@@ -137,7 +138,18 @@ def attach_adapter(loaded: LoadedModel, adapter: str | os.PathLike[str]) -> None
 def _pick_device(device: str) -> str:
     import torch
 
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} was asked for, but this torch sees no CUDA device "
+                          f"(torch {torch.__version__}).", "Use --device cpu (or auto), or install a CUDA build of "
+                          "torch on a machine with a GPU.")
+    if device.startswith("cuda:") and int(device.split(":", 1)[1] or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s).",
+                          "Pick an index below that, or cuda.")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for, but MPS is not available here.", "Use --device cpu or auto.")
     if device != "auto":
+        if device not in ("cpu", "mps") and not device.startswith("cuda"):
+            raise ConfigError(f"Unknown --device {device!r}.", "Use auto, cpu, cuda, cuda:N or mps.")
         return device
     if torch.cuda.is_available():
         return "cuda"
@@ -161,12 +173,25 @@ def _prepare_tokenizer(tokenizer: Any, source: ModelSource, template_file: Any, 
         path = Path(template_file)
         if not path.is_file():
             raise ConfigError(f"Chat template file not found: {path}.", "Pass a Jinja chat template file.")
-        tokenizer.chat_template = path.read_text(encoding="utf-8")
+        tokenizer.chat_template = read_user_text(path, "Chat template file")
+        check_template(tokenizer.chat_template, path)
     if required and not getattr(tokenizer, "chat_template", None):
         raise ModelLoadError(
             f"The model {source.spec} has no chat template.",
             "Pass one with --chat-template FILE (a Jinja template, e.g. ChatML).",
         )
+
+
+def check_template(template: str, origin: Any) -> None:
+    """A chat template must compile as Jinja (a broken one would fail later, mid-run, on every prompt)."""
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    try:
+        ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols"]).parse(template)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"The chat template {origin} is not valid Jinja (line {exc.lineno}: {exc.message}).",
+                          "Fix the template, or pass a known-good one (e.g. the model's own).") from None
 
 
 def _load_dir(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any, str]:
@@ -194,10 +219,13 @@ def _load_gguf(source: ModelSource, torch_dtype: Any, trust_remote_code: bool) -
 def _from_pretrained(location: str, spec: str, torch_dtype: Any, trust_remote_code: bool) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if Path(location).is_dir():
+        require_safetensors(location, "model directory")
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        # use_safetensors: a hub repo with only pytorch_model.bin fails here instead of being unpickled.
         model = AutoModelForCausalLM.from_pretrained(
-            location, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            location, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=True
         )
     except OSError as exc:
         raise ModelLoadError(

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from safepeft.errors import IncompatibleArtifactError, ModelLoadError
 from safepeft.models import fingerprint as fp
+from safepeft.models.safety import check_finite, require_safetensors
 from safepeft.models.spec import ModelSource, resolve
 
 INDEX_FILE = "model.safetensors.index.json"
@@ -97,8 +98,10 @@ class WeightReader(_Lookup):
         return tuple(self._handle(name).get_slice(name).get_shape())
 
     def get(self, name: str) -> Any:
-        """One tensor, in its stored dtype (callers upcast for their math)."""
-        return self._handle(name).get_tensor(name)
+        """One tensor, in its stored dtype (callers upcast for their math); NaN or Inf is an error."""
+        tensor = self._handle(name).get_tensor(name)
+        check_finite([(name, tensor)], self.description)
+        return tensor
 
     def close(self) -> None:
         self._stack.close()
@@ -162,14 +165,8 @@ def safetensors_files(directory: Path, spec: str) -> dict[str, Path]:
             raise ModelLoadError(f"{index} is not a valid safetensors index ({exc}).",
                                  "Re-download the model.") from exc
         return {name: directory / file for name, file in weight_map.items()}
+    require_safetensors(directory, f"model {spec!r} directory")
     files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        pickles = sorted(p.name for p in directory.glob("*.bin"))
-        found = f" (found only {', '.join(pickles)})" if pickles else ""
-        raise ModelLoadError(
-            f"No safetensors weights in {directory} for model {spec!r}{found}.",
-            "safepeft never loads pickled weights; re-save it with save_pretrained(safe_serialization=True).",
-        )
     mapping: dict[str, Path] = {}
     for file in files:
         with safe_open(str(file), framework="pt") as handle:

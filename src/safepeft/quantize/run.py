@@ -13,6 +13,7 @@ from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
 from safepeft.models.quantized import MANIFEST
+from safepeft.models.safety import check_finite, check_model_finite
 from safepeft.quantize import QUANTIZERS
 from safepeft.quantize.base import files_bytes, tensor_bytes
 from safepeft.store.atomic import atomic_dir
@@ -35,10 +36,12 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
     loaded = load_model(spec, adapter=adapter, dtype="float32", device=target_device, chat_template=chat_template,
                         trust_remote_code=trust_remote_code)
     merge_adapter(loaded)
+    check_model_finite(loaded.model, f"merged model {spec!r}")
     reference = tensor_bytes(loaded.model)
     source_gguf = Path(loaded.source.location) if loaded.source.kind == "gguf" else None
     with atomic_dir(out) as tmp:
         facts = quantizer.write(loaded, tmp, source_gguf)
+        check_written_finite(tmp)
         disk = files_bytes(tmp)
         memory = facts.pop("memory_bytes")
         manifest = {
@@ -55,6 +58,17 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def check_written_finite(directory: Path) -> None:
+    """Every floating tensor the quantizer wrote (weights, scales, zero points) is finite."""
+    from safetensors import safe_open
+
+    for file in sorted(directory.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            check_finite(((name, handle.get_tensor(name)) for name in handle.keys()), f"quantized file {file.name}",
+                         "The quantizer produced NaN or Inf (scales of an all-zero or overflowing tensor); "
+                         "nothing was written. Try another --scheme.")
 
 
 def merge_adapter(loaded: Any) -> None:

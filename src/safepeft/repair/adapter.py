@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
+from safepeft.models.safety import PICKLE_SUFFIXES, check_finite, pickled_files
 from safepeft.store.atomic import atomic_dir
 
 CONFIG_FILE = "adapter_config.json"
@@ -74,8 +75,8 @@ def load_lora_adapter(path: str | os.PathLike[str]) -> LoraAdapter:
     config = _read_config(path)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
-        pickled = " (it has adapter_model.bin, a pickle, which safepeft never loads)" if (
-            path / "adapter_model.bin").is_file() else ""
+        pickles = pickled_files(path)
+        pickled = f" (it has {', '.join(pickles)}: pickles, which safepeft never loads)" if pickles else ""
         raise IncompatibleArtifactError(
             f"The adapter {path} has no {WEIGHTS_FILE}{pickled}.",
             "Save the adapter with PEFT's save_pretrained(safe_serialization=True).",
@@ -83,6 +84,8 @@ def load_lora_adapter(path: str | os.PathLike[str]) -> LoraAdapter:
     with safe_open(str(weights), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         metadata = dict(handle.metadata() or {})
+    # A NaN adapter would give every module a perfect (or meaningless) score and exit 0: refuse it up front.
+    check_finite(tensors.items(), f"adapter {path}")
     adapter = LoraAdapter(path, config, tensors, metadata)
     adapter.modules = _index_modules(adapter)
     return adapter
@@ -170,9 +173,12 @@ def write_adapter(out: Path, adapter: LoraAdapter, tensors: dict[str, Any], conf
     """Write the repaired adapter (+ the source dir's other small files) to a temp dir, then rename it into place."""
     from safetensors.torch import save_file
 
+    check_finite(tensors.items(), f"repaired adapter for {out}",
+                 "The repair produced NaN or Inf (check its hyper-parameters); nothing was written.")
     with atomic_dir(out) as tmp:
         for item in adapter.path.iterdir():
-            if item.is_file() and item.name not in (CONFIG_FILE, WEIGHTS_FILE, REPORT_FILE, "adapter_model.bin"):
+            if item.is_file() and item.name not in (CONFIG_FILE, WEIGHTS_FILE, REPORT_FILE) and \
+                    item.suffix.lower() not in PICKLE_SUFFIXES:
                 shutil.copy2(item, tmp / item.name)
         contiguous = {key: value.contiguous() for key, value in tensors.items()}
         save_file(contiguous, str(tmp / WEIGHTS_FILE), metadata=adapter.metadata or {"format": "pt"})

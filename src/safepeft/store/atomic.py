@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the result should be like any new file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -40,8 +42,10 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     ``.<target name>.tmp-*``, so callers can sweep ones left by a killed process."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    sweep_stale(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the result should be like any new dir
         yield tmp
         for path in tmp.rglob("*"):
             if path.is_file():
@@ -51,6 +55,57 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def sweep_stale(target: str | Path) -> list[Path]:
+    """Remove the temp and aside directories a killed writer of ``target`` left beside it.
+
+    Each is named with its writer's pid (``.<name>.tmp-<pid>-*``, ``.<name>.old.<pid>``); one whose process is
+    gone is debris (a killed quantize leaves hundreds of MB), one whose process still runs is left alone, so two
+    writers never sweep each other's work in progress."""
+    target = Path(target)
+    removed = []
+    for pattern, pid_of in ((f".{target.name}.tmp-*", _tmp_pid), (f".{target.name}.old.*", _old_pid)):
+        for path in target.parent.glob(pattern):
+            pid = pid_of(path.name, target.name)
+            if pid is None or _alive(pid):
+                continue
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _tmp_pid(name: str, target: str) -> int | None:
+    head = name[len(f".{target}.tmp-"):].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _old_pid(name: str, target: str) -> int | None:
+    tail = name[len(f".{target}.old."):]
+    return int(tail) if tail.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from safepeft.errors import ModelLoadError
 from safepeft.models.fingerprint import directory_fingerprint
+from safepeft.models.safety import check_adapter_dir
 from safepeft.records.generation import GenParams, LoglikelihoodRequest, Prompt
 
 _PROMPT_LEARNING = {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
@@ -49,9 +50,7 @@ class AdapterPool:
             return AdapterGenerator(self, None, self._loaded, batch_size)
         path = Path(adapter)
         config = path / "adapter_config.json"
-        if not config.is_file():
-            raise ModelLoadError(f"Adapter directory {path} has no adapter_config.json.",
-                                 "Pass a directory written by `safepeft train` or PEFT's save_pretrained.")
+        check_adapter_dir(path)
         fingerprint = directory_fingerprint(path)
         peft_type = str(json.loads(config.read_text(encoding="utf-8")).get("peft_type", "")).upper()
         name = self._attach(path, fingerprint, peft_type)

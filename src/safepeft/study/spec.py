@@ -214,9 +214,19 @@ def load_study(path: str | Path) -> StudySpec:
         raise ConfigError(f"Study file not found: {path}.", "Pass the path of a STUDY.yaml.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text.", "Re-save it as UTF-8.") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML ({exc}).", "Fix the syntax.") from exc
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}.", "Fix the syntax there.") from None
     return parse_study(raw, str(path))
+
+
+def _yaml_problem(exc: Any) -> str:
+    """PyYAML's multi-line report (with a source excerpt) as one clause: what, at which line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def parse_study(raw: Any, source: str = "study") -> StudySpec:

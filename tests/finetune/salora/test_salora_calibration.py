@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from numerics import fp32_atol
 from salora_helpers import SAFETY_ROWS, batches, chat_example
 
 from safepeft.errors import ConfigError, DataError
@@ -47,7 +48,9 @@ def test_prompt_only_sequence_contributes_nothing(tiny_llama, tiny_tokenizer):
     mixed, tokens_mixed = collect_grams(model, names, [collate([prompt_only, answered], tiny_tokenizer.pad_token_id)])
     assert tokens_alone == tokens_mixed > 0
     for name in names:
-        torch.testing.assert_close(mixed[name], alone[name], atol=1e-5, rtol=1e-5)
+        # Another batch-mate changes the kernels' summation order, not the math (tolerance: tests/numerics.py).
+        torch.testing.assert_close(mixed[name], alone[name], rtol=0,
+                                   atol=fp32_atol(alone[name], tokens_alone * model.config.hidden_size, 3))
     with pytest.raises(DataError, match="no response tokens"):
         collect_grams(model, names, [collate([prompt_only], tiny_tokenizer.pad_token_id)])
 

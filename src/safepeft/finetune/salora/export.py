@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from safepeft.store.atomic import current_umask
 from torch import nn
 
 from safepeft.errors import IncompatibleArtifactError
@@ -119,6 +121,7 @@ def _check_target(model: nn.Module, name: str, a0: torch.Tensor, b0: torch.Tenso
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     # temp file + rename: a crash never leaves a truncated safetensors file under the final name
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the weights should be like any new file
     os.close(fd)
     try:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp)
