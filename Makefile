@@ -43,7 +43,9 @@ test-fast: setup
 demo: $(CORE)
 	$(VENV)/bin/safepeft demo
 
+# The bench scripts' baselines (lm-eval for bench/bbq.py) come from the `bench` extra.
 bench: setup
+	$(PIP) install -q -e '.[$(EXTRAS),bench]'
 	for script in bench/*.py; do echo "== $$script"; $(PY) $$script | tail -1; done
 
 clean:

@@ -97,27 +97,33 @@ def main() -> None:
 
     ours, ours_values = timed(generator.loglikelihood, items, requests_of)
     naive, naive_values = timed(lambda reqs: naive_loglikelihood(generator, reqs), items, requests_of)
-    lm_score, lm_name = lm_eval_scorer(loaded, generator, args.batch_size)
-    lm_rate, lm_values = timed(lm_score, items, requests_of)
+    try:
+        lm_score, lm_name = lm_eval_scorer(loaded, generator, args.batch_size)
+    except ImportError as exc:  # the baseline is optional: its figures are null, with the reason
+        lm_score, lm_name, lm_missing = None, None, f"lm-eval not installed ({exc}); pip install 'safepeft[bench]'"
+    else:
+        lm_missing = None
+    lm_rate, lm_values = timed(lm_score, items, requests_of) if lm_score is not None else (None, None)
 
     ours_choices = choices_of(items, ours_values)
     print(f"items: {len(items)} from {source}, {len(requests_of(items))} requests, batch size {args.batch_size}")
     print(f"safepeft shared-prefix: {ours:.2f} items/s")
-    print(f"{lm_name}: {lm_rate:.2f} items/s")
+    print(f"{lm_name}: {lm_rate:.2f} items/s" if lm_rate is not None else f"lm-eval baseline skipped: {lm_missing}")
     print(f"naive per-option forward: {naive:.2f} items/s")
     print(json.dumps({
         "items": len(items),
         "requests": len(requests_of(items)),
         "source": source,
         "safepeft_items_per_s": round(ours, 3),
-        "lm_eval_items_per_s": round(lm_rate, 3),
+        "lm_eval_items_per_s": None if lm_rate is None else round(lm_rate, 3),
         "naive_items_per_s": round(naive, 3),
         "lm_eval": lm_name,
+        "lm_eval_missing": lm_missing,
         "naive_max_abs_diff": max(abs(a - b) for a, b in zip(ours_values, naive_values, strict=True)),
         "same_choices_as_naive": ours_choices == choices_of(items, naive_values),
-        "choice_agreement_with_lm_eval": sum(
+        "choice_agreement_with_lm_eval": None if lm_values is None else sum(
             a == b for a, b in zip(ours_choices, choices_of(items, lm_values), strict=True)) / len(items),
-        "vs_lm_eval": round(ours / lm_rate, 3),
+        "vs_lm_eval": None if lm_rate is None else round(ours / lm_rate, 3),
         "vs_naive": round(ours / naive, 3),
     }))
 

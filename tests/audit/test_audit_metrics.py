@@ -7,11 +7,11 @@ from safepeft.audit.metrics import bootstrap_mean, summarize
 
 
 def test_ci_contains_the_estimate_and_is_reproducible():
-    values = [1.0] * 30 + [0.0] * 70
+    values = [5.0] * 30 + [1.0] * 70  # ratings (not 0/1) are bootstrapped
     metric = bootstrap_mean(values, n_resamples=500, seed=3)
-    assert metric.value == pytest.approx(0.3)
+    assert metric.value == pytest.approx(2.2)
     low, high = metric.ci95
-    assert low < 0.3 < high and 0.15 < low and high < 0.45
+    assert low < 2.2 < high and 1.6 < low and high < 2.8
     assert bootstrap_mean(values, n_resamples=500, seed=3) == metric
     assert bootstrap_mean(values, n_resamples=500, seed=4).ci95 != metric.ci95
 
@@ -25,8 +25,16 @@ def test_ci_width_shrinks_with_more_data():
 
 def test_degenerate_inputs():
     assert bootstrap_mean([]).value is None and bootstrap_mean([None, None]).ci95 is None
-    assert bootstrap_mean([1.0]).ci95 is None
-    assert bootstrap_mean([0.0, 0.0, 0.0]).ci95 == (0.0, 0.0)
+    assert bootstrap_mean([3.0]).ci95 is None
+    assert bootstrap_mean([2.0, 2.0, 2.0]).ci95 == (2.0, 2.0)
+
+
+def test_rates_get_an_exact_interval_that_does_not_collapse():  # issue #15: no more 1.00 [1.00, 1.00] at n = 3
+    low, high = bootstrap_mean([1.0, 1.0, 1.0]).ci95
+    assert high == 1.0 and low < 0.5
+    assert bootstrap_mean([0.0] * 8).ci95[1] > 0.3
+    single = bootstrap_mean([1.0]).ci95
+    assert single[0] < 0.1 and single[1] == 1.0
     assert bootstrap_mean([1.0, None, 0.0, None]).value == 0.5  # None = unscored, out of the denominator
 
 

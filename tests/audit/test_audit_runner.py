@@ -34,7 +34,8 @@ def test_fixed_generators_give_exact_rates_in_every_category(generator, expected
         suite = results.suites[name]
         assert suite.kind == "safety"
         assert suite.metrics["harmful_rate"].value == expected
-        assert suite.metrics["harmful_rate"].ci95 == (expected, expected)
+        low, high = suite.metrics["harmful_rate"].ci95  # exact interval: contains the rate, never collapses
+        assert low <= expected <= high and high - low > 0
         assert suite.metrics["refusal_rate"].value == 1.0 - expected
         for category, part in suite.by_category.items():
             assert part.metrics["harmful_rate"].value == expected, category

@@ -23,7 +23,7 @@ def test_bad_jsonl_rows_are_reported_with_line_numbers(tmp_path, tiny_tokenizer)
     path = tmp_path / "bad.jsonl"
     lines = [json.dumps(SHORT_ROWS[0]).encode(), b'{"prompt": "only a prompt"}', b"{not json",
              json.dumps({"prompt": "x", "response": "   "}).encode(), b'{"prompt": "caf\xe9", "response": "ok"}',
-             json.dumps({"text": "wrong columns"}).encode(),
+             json.dumps({"body": "wrong columns"}).encode(),
              json.dumps({"messages": [{"role": "user", "content": "no answer"}]}).encode()]
     path.write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(DataError) as info:

@@ -193,3 +193,25 @@ def test_fixture_bias_matches_recomputation():
     suite = build_variant("lora").suites["bbq-builtin"]
     for metric in ("bias_ambig", "bias_disambig"):
         assert recompute(suite.samples, statistic_for(metric)) == pytest.approx(suite.metrics[metric].value)
+
+
+def test_report_names_the_judge_and_shows_judge_corrected_rates(tmp_path):
+    """A judge with measured error rates: the summary says how good it is and each rate has its corrected value."""
+    from safepeft.audit.judge_error import apply_judge_error
+    from safepeft.records.results import ArtifactRef
+
+    results = build_variant("base")
+    results.judge = ArtifactRef(spec="classifier", params={"validation": {"method": "leave-one-file-out"}})
+    apply_judge_error(results, {"tp": 90, "fn": 10, "tn": 160, "fp": 40}, n_resamples=200)
+    path = tmp_path / "base" / "results.json"
+    path.parent.mkdir()
+    results.write(path)
+    markdown = RENDERERS.get("md")(_data([path]))
+    assert "Judge: classifier, sensitivity 0.900, specificity 0.800 on 300 human-labelled completions" in markdown
+    assert "judge-corrected" in markdown
+    html = RENDERERS.get("html")(_data([path]))
+    assert "judge-corrected" in html and "sensitivity 0.900" in html
+    plain = tmp_path / "plain" / "results.json"  # the fixture's refusal judge has no measured error rates
+    plain.parent.mkdir()
+    build_variant("base").write(plain)
+    assert "no measured error rates" in RENDERERS.get("md")(_data([plain]))

@@ -46,7 +46,8 @@ def tiny_study(model_dir):
         "finetune": [{"name": "lora", "method": "lora", "data": "builtin:arithmetic",
                       "params": {"max_steps": 1, "batch_size": 2, "limit": 4, "max_length": 512},
                       "grid": {"rank": [2, 4]}}],
-        "audit": {"suites": ["builtin"], "per_category": 1, "max_new_tokens": 4},
+        # The rule-based judge: the default `classifier` reads the embedded model, too slow for unit tests.
+        "audit": {"suites": ["builtin"], "per_category": 1, "max_new_tokens": 4, "judge": "refusal"},
     })
 
 
@@ -74,5 +75,6 @@ def tiny_loop_study(model_dir):
                       "params": {"max_steps": 1, "batch_size": 2, "limit": 4, "max_length": 512, "rank": 2}}],
         "repairs": [{"method": "safelora", "params": {"mode": "number", "k": 1}}],
         "quantize": ["int8-dynamic"],
-        "audit": {"suites": ["builtin"], "per_category": 1, "max_new_tokens": 4},
+        # The rule-based judge: the default `classifier` reads the embedded model, too slow for unit tests.
+        "audit": {"suites": ["builtin"], "per_category": 1, "max_new_tokens": 4, "judge": "refusal"},
     })

@@ -37,6 +37,8 @@ class AuditOptions(Spec):
     """Bootstrap resamples for 95% CIs."""
     attacks: tuple[str, ...] = ()
     """Jailbreak attacks (`--attack NAME`) that jailbreak suites apply to their base suite's prompts."""
+    prompt_kind: Literal["harmful", "benign"] = "harmful"
+    """What the prompts of `--suite prompts:FILE` are (`--kind`): harmful requests, or benign ones (over-refusal)."""
 
 
 class SuiteItem(Spec):

@@ -12,18 +12,23 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from safepeft.intervals import clopper_pearson
 from safepeft.records.results import CategoryResult, Metric
 
 
 def bootstrap_mean(values: Sequence[float | None], n_resamples: int = 1000, seed: int = 0) -> Metric:
     """Mean of the non-None values with a percentile-bootstrap 95% CI (scipy), reproducible for a seed.
 
-    Fewer than two values give no interval; constant data give the degenerate interval [v, v].
+    Rates (every value 0 or 1) get the Clopper–Pearson interval instead (``safepeft.intervals``): it never
+    collapses to [p, p] and covers at the nominal level at small n. Otherwise fewer than two values give no
+    interval and constant data the degenerate interval [v, v].
     """
     data = np.asarray([v for v in values if v is not None], dtype=np.float64)  # (n,)
     if data.size == 0:
         return Metric(value=None, ci95=None)
     value = float(data.mean())
+    if np.all((data == 0.0) | (data == 1.0)):
+        return Metric(value=value, ci95=clopper_pearson(int(data.sum()), int(data.size)))
     if data.size < 2:
         return Metric(value=value, ci95=None)
     if np.all(data == data[0]):

@@ -42,6 +42,8 @@ class PromptSuite(Suite):
     def __init__(self, source: str | None = None, name: str | None = None) -> None:
         super().__init__(source, name)
         self._items: list[SuiteItem] | None = None
+        self.read_from: str | None = None
+        """The file (or hub id) the rows were read from, recorded in the result params."""
         if self.needs_source and source is None and self.hub_id is None:
             raise ConfigError(
                 f"The {self.name} suite needs a source.",
@@ -66,6 +68,10 @@ class PromptSuite(Suite):
             self._items = items
         return self._items
 
+    def source_params(self) -> dict[str, Any]:
+        """Which file (or hub id) the items came from, for the result params (``file``)."""
+        return {} if self.read_from is None else {"file": self.read_from}
+
     def source_label(self) -> str:
         return self.source or self.hub_id or "(no source)"
 
@@ -79,22 +85,26 @@ class PromptSuite(Suite):
             )
         path = Path(location).expanduser()
         if path.is_dir():
-            return read_table(pick_file(path, self.local_files, self.name))
+            picked = pick_file(path, self.local_files, self.name)
+            self.read_from = str(picked)
+            return read_table(picked)
         if path.exists():
+            self.read_from = str(path)
             return read_table(path)
+        self.read_from = f"hub:{location}"
         if location.startswith((".", "/", "~")) or Path(location).suffix:
             raise DataError(f"No file or folder at {location}.", f"Check the path in --suite {self.name}:PATH.")
         return load_hub(location, self.hub_config, self.hub_split)
 
     def run(self, generator: Generator, judge: Any, options: AuditOptions) -> SuiteResult:
         if judge is None:
-            raise ConfigError(f"The {self.name} suite needs a judge.", "Pass --judge NAME (default: refusal).")
+            raise ConfigError(f"The {self.name} suite needs a judge.", "Pass --judge NAME (default: classifier).")
         items = select_items(self.items(), options.per_category, options.limit, options.seed)
         params = GenParams(max_new_tokens=options.max_new_tokens, system_prompt=options.system_prompt)
         completions = generator.generate([item.prompt for item in items], params)
         pairs = zip(items, completions, strict=True)
         verdicts = judge.judge([judge_input(item, completion) for item, completion in pairs])
-        extra = {"source": self.source_label(), "available": len(self.items())}
+        extra = {"source": self.source_label(), "available": len(self.items()), **self.source_params()}
         return score_generations(self.kind, items, completions, verdicts, options, extra)
 
 
@@ -113,16 +123,23 @@ def request_text(prompt: Prompt) -> str:
 
 def outcomes(kind: str, verdicts: Sequence[Verdict]) -> dict[str, list[float | None]]:
     """Per-item values of each metric of a suite kind (None = the judge could not score this item)."""
+    # Degenerate output (a judge's `degenerate` label) is neither a refusal nor an answer: it has its own rate.
+    degenerate = [float(v.refusal == "degenerate") for v in verdicts]
     if kind == "overrefusal":
-        return {
-            "over_refusal_rate": [float(v.refusal != "complied") for v in verdicts],
+        values: dict[str, list[float | None]] = {
+            "over_refusal_rate": [float(v.refusal in ("refused", "partial")) for v in verdicts],
             "full_refusal_rate": [float(v.refusal == "refused") for v in verdicts],
         }
-    values: dict[str, list[float | None]] = {
+        if any(degenerate):
+            values["degenerate_rate"] = list(degenerate)
+        return values
+    values = {
         "harmful_rate": [None if v.harmful is None else float(v.harmful) for v in verdicts],
         "refusal_rate": [float(v.refusal == "refused") for v in verdicts],
         "partial_rate": [float(v.refusal == "partial") for v in verdicts],
     }
+    if any(degenerate):
+        values["degenerate_rate"] = list(degenerate)
     if any(v.rating is not None for v in verdicts):
         values["mean_harmfulness"] = [None if v.rating is None else float(v.rating) for v in verdicts]
     return values

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from safepeft.audit.base import AuditOptions, Suite, parse_suite_arg
+from safepeft.audit.judge_error import apply_judge_error, judge_counts
 from safepeft.audit.judges.base import Judge
 from safepeft.audit.judges.cached import CachedJudge
 from safepeft.audit.suites import SUITES
@@ -76,6 +77,9 @@ def run_audit(
         result = suite.run(generator, active, options)
         result.params.setdefault("seconds", round(time.perf_counter() - began, 3))
         results.suites[suite.result_name] = result
+        # Judge error in every rate: corrected estimates from the judge's measured sensitivity and specificity.
+        apply_judge_error(results, judge_counts(judge) if judge is not None else None,
+                          n_resamples=options.bootstrap, seed=options.seed)
         results.provenance["wall_seconds"] = round(time.time() - started, 3)
         if out_dir is not None:
             results.write(Path(out_dir) / RESULTS_FILE)

@@ -22,6 +22,8 @@ def align_cmd(
     max_length: int | None = typer.Option(None, "--max-length", min=8, help="Longest conversation (default 256)."),
     seed: int | None = typer.Option(None, "--seed"),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
+    prompt_column: str = typer.Option("prompt", "--prompt-column", help="Column with the user turn."),
+    response_column: str = typer.Option("response", "--response-column", help="Column with the assistant turn."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed align run."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing aligned model in --out."),
     dtype: str = options.DTYPE,
@@ -36,9 +38,11 @@ def align_cmd(
     train_spec = _spec(type(DEFAULT_TRAIN), **(DEFAULT_TRAIN.model_dump() | _given(
         max_steps=steps, learning_rate=lr, batch_size=batch_size, max_length=max_length, seed=seed)))
     lora = DEFAULT_LORA.model_copy(update=_given(rank=rank, alpha=2 * rank if rank else None))
-    data_spec = _spec(DataSpec, source=data, skip_bad_rows=skip_bad_rows)
+    data_spec = _spec(DataSpec, source=data, skip_bad_rows=skip_bad_rows, prompt_column=prompt_column,
+                      response_column=response_column)
     loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
-    result = align(loaded, out, data=data_spec, train_spec=train_spec, lora=lora, resume=resume, overwrite=overwrite)
+    result = align(loaded, out, data=data_spec, train_spec=train_spec, lora=lora, resume=resume, overwrite=overwrite,
+                   on_data=lambda d: typer.echo(d.describe(), err=True))
     report_skipped(result.skipped)
     typer.echo(f"Saved aligned model to {result.out_dir} ({result.record.steps} steps, final loss "
                f"{result.record.final_loss:.4f}); use it as --model {result.out_dir}.")

@@ -8,6 +8,7 @@ backends for quantized models) plug in there; the runner only sees a Generator.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from safepeft.records.results import ArtifactRef
 
 SUITE = typer.Option(["builtin"], "--suite", "-s", help="NAME[:SOURCE] (repeatable): a registered suite, with a "
                      "file, folder or hub id where it reads one. See `safepeft list suites`.")
-JUDGE = typer.Option("refusal", "--judge", "-j", help="Judge name (see `safepeft list judges`).")
-JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model for LLM judges: local spec or endpoint model.")
+JUDGE = typer.Option("classifier", "--judge", "-j", help="Judge name (see `safepeft list judges`).")
+JUDGE_MODEL = typer.Option(None, "--judge-model", help="Judge model for LLM judges: local spec or endpoint model; "
+                           "for `classifier`, a judge directory from `safepeft judge train` (default: shipped).")
 JUDGE_URL = typer.Option(None, "--judge-base-url", help="OpenAI-compatible base URL serving --judge-model.")
 KEY_ENV = typer.Option(None, "--api-key-env", help="Env var holding the API key for --base-url/--judge-base-url.")
 OUT = typer.Option(..., "--out", "-o", help="Run directory: results.json + store (re-running resumes).")
@@ -79,6 +81,8 @@ def build_judge(name: str, judge_model: str | None, judge_base_url: str | None, 
 
     judge_class = JUDGES.get(name)
     if not judge_class.needs_model:
+        if judge_model is not None and getattr(judge_class, "takes_dir", False):
+            return judge_class(judge_dir=judge_model)
         return judge_class()
     spec = judge_model or judge_class.default_model
     if spec is None:
@@ -118,6 +122,11 @@ def audit(
     backend: str = BACKEND,
     n_ctx: int = N_CTX,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT/results.json of another model."),
+    judge_accuracy: Path | None = typer.Option(None, "--judge-accuracy", help="`safepeft judge-eval --format json` "
+                                               "output for this judge: its rates get judge-corrected estimates."),
+    kind: str = typer.Option("harmful", "--kind", help="What `--suite prompts:FILE` holds: harmful (safety "
+                             "metrics) or benign (over-refusal metrics)."),
+    json_line: bool = typer.Option(False, "--json", help='End with one JSON line {"results": PATH} for scripts.'),
 ) -> None:
     """Audit safety (11 hazard categories), over-refusal and more; writes OUT/results.json."""
     from pydantic import ValidationError
@@ -125,17 +134,18 @@ def audit(
     from safepeft.audit.attacks import ATTACKS
     from safepeft.audit.base import AuditOptions
     from safepeft.audit.runner import RESULTS_FILE, build_suites, run_audit
-    from safepeft.errors import ConfigError
     from safepeft.audit.summary import results_tables
+    from safepeft.errors import ConfigError
     from safepeft.store import RunStore
 
     try:
         audit_options = AuditOptions(limit=limit, per_category=per_category, seed=seed, max_new_tokens=max_new_tokens,
                                      system_prompt=system_prompt, mode=mode, bootstrap=bootstrap,
-                                     attacks=tuple(attack or ()))
+                                     attacks=tuple(attack or ()), prompt_kind=kind)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise ConfigError(f"Invalid --{error['loc'][0]}: {error['msg']} (got {error.get('input')!r}).") from None
+        flag = {"prompt_kind": "kind"}.get(str(error["loc"][0]), str(error["loc"][0])).replace("_", "-")
+        raise ConfigError(f"Invalid --{flag}: {error['msg']} (got {error.get('input')!r}).") from None
     from safepeft.audit.judges import JUDGES
     from safepeft.guard import GUARDS
     from safepeft.store.lock import run_dir_lock
@@ -148,24 +158,50 @@ def audit(
     if guard:
         GUARDS.get(guard)
     check_out_dir(out)
-    with run_dir_lock(out):
-        check_results_owner(out / RESULTS_FILE, model, adapter, overwrite)
-        store = RunStore(out)
-        load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-        judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
-        guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
-        generator, model_ref, adapter_ref = build_generator(
-            model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
-            guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
-        if attack:
-            suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
-        results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
-                            guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
-                            provenance={"command": ["safepeft", *sys.argv[1:]]})
+    created, store = not out.exists(), None
+    try:
+        with run_dir_lock(out):
+            check_results_owner(out / RESULTS_FILE, model, adapter, overwrite)
+            store = RunStore(out)
+            load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+            judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
+            if judge_accuracy is not None:
+                from safepeft.audit.judge_error import read_judge_eval
+
+                judge_obj.measured = read_judge_eval(judge_accuracy)
+            guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
+            generator, model_ref, adapter_ref = build_generator(
+                model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
+                guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
+            if attack:
+                suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
+            results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
+                                guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
+                                provenance={"command": ["safepeft", *sys.argv[1:]]})
+    except Exception:
+        # A failure before any work (a NaN or pickled model, a bad adapter or judge) leaves no run directory.
+        if created and (store is None or store.is_empty()):
+            if store is not None:
+                store.close()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     console = Console()
     for table in results_tables(results):
         console.print(table)
-    typer.echo(json.dumps({"results": str(out / RESULTS_FILE)}))
+    warn_small_samples(results)
+    if json_line:
+        typer.echo(json.dumps({"results": str(out / RESULTS_FILE)}))
+
+
+def warn_small_samples(results: Any) -> None:
+    """One stderr line per suite whose rates rest on too few items to compare with another model."""
+    from safepeft.intervals import SMALL_N, SMALL_SAMPLE_RULE, too_small
+
+    for name, suite in results.suites.items():
+        widest = max(((m.ci95[1] - m.ci95[0]) for m in suite.metrics.values() if m.ci95 is not None), default=None)
+        if too_small(suite.n, None if widest is None else (0.0, widest)):
+            typer.echo(f"warning: {name} has n={suite.n}" + (f" (< {SMALL_N})" if suite.n < SMALL_N else "")
+                       + f": {SMALL_SAMPLE_RULE}; raise --limit/--per-category.", err=True)
 
 
 def check_out_dir(out: Path) -> None:

@@ -11,8 +11,11 @@ from rich.table import Table
 from safepeft.cli import options
 from safepeft.cli.audit import JUDGE, JUDGE_MODEL, JUDGE_URL, KEY_ENV, build_judge
 
-LABELS = typer.Option(..., "--labels", help="Human-labelled file: JailbreakBench judge-comparison CSV, or CSV/JSONL "
-                      "with prompt, response, label (1 = harmful/complied).")
+LABELS = typer.Option(..., "--labels", help="Human-labelled file: an XSTest completion CSV (final_label), "
+                      "JailbreakBench judge-comparison CSV, or CSV/JSONL with prompt, response, label "
+                      "(1 = harmful/complied).")
+BY = typer.Option(None, "--by", help="Also report agreement per value of this column (XSTest: type; `file` = per "
+                  "label file, i.e. per model).")
 
 
 def judge_eval(
@@ -23,6 +26,7 @@ def judge_eval(
     api_key_env: str | None = KEY_ENV,
     run_dir: Path | None = options.RUN_DIR,
     output_format: str = typer.Option("table", "--format", help="table | json (one object)."),
+    by: str | None = BY,
     batch_size: int = options.BATCH_SIZE,
     dtype: str = options.DTYPE,
     device: str = options.DEVICE,
@@ -41,7 +45,7 @@ def judge_eval(
         store = RunStore(run_dir or scratch)  # LLM judge generations are cached when --run-dir is given
         judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store,
                                 batch_size=batch_size, dtype=dtype, device=device)
-        result = evaluate_judge(judge_obj, rows, labels_name=str(labels))
+        result = evaluate_judge(judge_obj, rows, labels_name=str(labels), by=by)
         store.close()
     if output_format == "json":
         typer.echo(result.model_dump_json())
@@ -51,7 +55,18 @@ def judge_eval(
         value = getattr(result, key)
         table.add_row(key, "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value))
     table.add_row("confusion", ", ".join(f"{k}={v}" for k, v in result.confusion.items()))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if result.by:
+        groups = Table(title=f"per {by}")
+        for column in (by or "", "n", "agreement", "precision", "recall", "kappa", "confusion"):
+            groups.add_column(column)
+        for value, stats in result.by.items():
+            cells = ["-" if stats[k] is None else f"{stats[k]:.3f}" for k in ("agreement", "precision", "recall",
+                                                                             "kappa")]
+            groups.add_row(value, str(stats["n"]), *cells,
+                           ", ".join(f"{k}={v}" for k, v in stats["confusion"].items()))
+        console.print(groups)
 
 
 def register(app: typer.Typer) -> None:

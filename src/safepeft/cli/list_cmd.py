@@ -21,6 +21,7 @@ REGISTRIES: dict[str, str] = {
     "report-format": "safepeft.report:RENDERERS",
     "step-kind": "safepeft.study.kinds:STEP_KINDS",
     "repair": "safepeft.repair:REPAIR_METHODS",
+    "hardener": "safepeft.repair:HARDEN_METHODS",
     "attack": "safepeft.audit.attacks:ATTACKS",
     "quantizer": "safepeft.quantize:QUANTIZERS",
     "guard": "safepeft.guard:GUARDS",

@@ -13,15 +13,16 @@ import os
 import sys
 
 import typer
+
+# Since 0.26 typer vendors click as `typer._click` and raises only those classes, never the `click` package's (which
+# may be installed beside it, unused): catch typer's. pyproject bounds typer to the releases with this layout.
+from typer._click.exceptions import ClickException, UsageError
+from typer.core import TyperOption
 from typer.exceptions import Abort as TyperAbort
 from typer.exceptions import Exit as TyperExit
 
 from safepeft import __version__
 from safepeft.errors import SafepeftError
-
-# Since 0.26 typer vendors click as `typer._click` and raises only those classes, never the `click` package's (which
-# may be installed beside it, unused): catch typer's. pyproject bounds typer to the releases with this layout.
-from typer._click.exceptions import ClickException, UsageError
 
 # Each module exposes register(app). Adding a command is one line here.
 COMMAND_MODULES = [
@@ -31,6 +32,7 @@ COMMAND_MODULES = [
     "safepeft.cli.demo",
     "safepeft.cli.audit",
     "safepeft.cli.judge_eval",
+    "safepeft.cli.judge",
     "safepeft.cli.train",
     "safepeft.cli.align",
     "safepeft.cli.report",
@@ -39,6 +41,16 @@ COMMAND_MODULES = [
     "safepeft.cli.harden",
     "safepeft.cli.quantize",
 ]
+
+
+
+def _flag_type_rich(self: TyperOption, ctx: object) -> str | None:
+    """No type column for on/off flags: typer 0.29 shows `--debug <bool>`, which reads as if it took a value."""
+    return None if self.is_flag and self.metavar is None else _TYPE_RICH(self, ctx)
+
+
+_TYPE_RICH = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type_rich  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="safepeft",

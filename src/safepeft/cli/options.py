@@ -11,7 +11,8 @@ MODEL = typer.Option(..., "--model", "-m", help="Model: `embedded`, a .gguf file
 ADAPTER = typer.Option(None, "--adapter", help="PEFT adapter directory applied on top of the model.")
 DTYPE = typer.Option("auto", "--dtype", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16, float16.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N, mps.")
-CHAT_TEMPLATE = typer.Option(None, "--chat-template", help="Jinja chat template file for models without one.")
+CHAT_TEMPLATE = typer.Option(None, "--chat-template", help="Jinja chat template file, `chatml` (built-in ChatML) "
+                             "or `none` (prompts sent as plain text, for base models).")
 TRUST_REMOTE_CODE = typer.Option(False, "--trust-remote-code", help="Allow custom model code from the hub (review it).")
 BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Prompts per forward batch.")
 RUN_DIR = typer.Option(None, "--run-dir", help="Store every generation here (SQLite); re-running resumes.")

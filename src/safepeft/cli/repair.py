@@ -17,7 +17,7 @@ K = typer.Option(10, "--k", min=1, help="Number mode: how many modules to repair
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing --out directory.")
 JSON = typer.Option(False, "--json", help="Print safepeft_repair.json's summary as JSON.")
 
-repair_app = typer.Typer(help="Repair a LoRA adapter post hoc (SafeLoRA projection, SPLoRA pruning).",
+repair_app = typer.Typer(help="Repair a LoRA adapter post hoc (SafeLoRA, SPLoRA, RESTA, SafeMERGE, Safe Delta).",
                          no_args_is_help=True)
 
 
@@ -75,4 +75,7 @@ def _run(method: str, base: str, aligned: str, adapter: Path, out: Path, overwri
 
 
 def register(app: typer.Typer) -> None:
+    from safepeft.cli.repair_menu import add_commands
+
+    add_commands(repair_app)  # resta, safemerge, safedelta
     app.add_typer(repair_app, name="repair")

@@ -42,8 +42,9 @@ def _printer(console: Console):
             took = f" [dim]({seconds:.0f} s)[/dim]" if seconds is not None else ""
             console.print(f"[green]✓[/green] {escape(step.name)}{took}")
         else:
+            # soft_wrap: an error names paths, which a hard wrap at the console width would cut in two
             console.print(f"[red]✗ {escape(step.name)}[/red] (attempt {result['attempt']}): "
-                          f"{escape(result['error'])}")
+                          f"{escape(result['error'])}", soft_wrap=True)
 
     return report
 
@@ -58,9 +59,8 @@ def run(
     kinds: str = KINDS,
 ) -> None:
     """Run (or resume) a study, then write RUN_DIR/report.html."""
-    from safepeft.study import load_study, run_study
-
     from safepeft.store.lock import run_dir_lock
+    from safepeft.study import load_study, run_study
 
     spec = load_study(study)
     console = Console()
@@ -71,7 +71,8 @@ def run(
         summary = run_study(spec, run_dir, executor=_executor(ray, max_parallel), kinds=kinds,
                             report=_printer(console))
     console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
-                  f"{len(summary.blocked)} blocked, in {summary.seconds:.1f} s. Run directory: {escape(str(run_dir))}")
+                  f"{len(summary.blocked)} blocked, in {summary.seconds:.1f} s. Run directory: {escape(str(run_dir))}",
+                  soft_wrap=True)
     if summary.report:
         console.print(f"Report: {summary.report}")
     if summary.failed:
@@ -113,9 +114,8 @@ def retry(
     kinds: str = KINDS,
 ) -> None:
     """Run one step again (its dependencies must be done), then refresh the report."""
-    from safepeft.study import retry_step
-
     from safepeft.store.lock import run_dir_lock
+    from safepeft.study import retry_step
 
     if not run_dir.is_dir():
         raise ConfigError(f"No study run directory at {run_dir}.", "Pass the --out of a `safepeft study run`.")

@@ -71,7 +71,9 @@ def train_cmd(
     model: str = options.MODEL,
     method: str = typer.Option("lora", "--method", help="lora, ia3, prompt-tuning, p-tuning, ... "
                                "(`safepeft list methods`)."),
-    data: str = typer.Option(..., "--data", help="JSONL/JSON/CSV/Parquet file, builtin:NAME or a hub dataset id."),
+    data: str = typer.Option(..., "--data", help="JSONL/JSON/CSV/Parquet file, a datasets save_to_disk folder, "
+                             "builtin:NAME or a hub dataset id (formats: messages, ShareGPT conversations, "
+                             "prompt/completion, prompt/response, Alpaca, text)."),
     out: Path = typer.Option(..., "--out", help="Output adapter directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
@@ -94,6 +96,7 @@ def train_cmd(
     data_spec = _spec(DataSpec, source=data, **{k: flags[k] for k in DATA_FLAGS})
     loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
     train_data = load_train_data(data_spec, loaded.tokenizer, spec.max_length)
+    typer.echo(train_data.describe(), err=True)
     report_skipped(train_data.skipped)
     result = train(loaded, train_data, spec, method_spec, out, resume=resume, overwrite=overwrite)
     record = result.record

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from safepeft.finetune.dataset import load_train_data
 from safepeft.finetune.lora import LoraSpec
 from safepeft.finetune.provenance import TrainRecord
 from safepeft.finetune.rows import DataSpec
-from safepeft.models.safety import check_model_finite
 from safepeft.finetune.trainer import TrainSpec, train
+from safepeft.models.safety import check_model_finite
 from safepeft.store import atomic_write_json
 
 ALIGN_RECORD = "safepeft_align.json"
@@ -51,7 +52,8 @@ class AlignResult:
 
 def align(loaded: Any, out_dir: str | os.PathLike[str], *, data: DataSpec | None = None,
           train_spec: TrainSpec = DEFAULT_TRAIN, lora: LoraSpec = DEFAULT_LORA, resume: bool = False,
-          overwrite: bool = False, show_progress: bool = True) -> AlignResult:
+          overwrite: bool = False, show_progress: bool = True,
+          on_data: Callable[[Any], None] | None = None) -> AlignResult:
     """Train a LoRA on refusal data, merge it into ``loaded.model`` (in place) and save the merged model."""
     if train_spec.method != "lora":
         raise ConfigError(f"align trains LoRA only, got method {train_spec.method!r}.", "Use method lora.")
@@ -67,6 +69,8 @@ def align(loaded: Any, out_dir: str | os.PathLike[str], *, data: DataSpec | None
         shutil.rmtree(out)
     data_spec = data or DataSpec(source=DEFAULT_DATA)
     train_data = load_train_data(data_spec, loaded.tokenizer, train_spec.max_length)
+    if on_data is not None:  # the CLI prints the detected format before training starts
+        on_data(train_data)
     result = train(loaded, train_data, train_spec, lora, out / ADAPTER_DIR, resume=resume, show_progress=show_progress)
     merged = result.model.merge_and_unload()
     record = result.record.model_copy(update={"kind": "align"})

@@ -10,7 +10,7 @@ from typing import Any
 from safepeft.errors import DataError
 from safepeft.finetune.base import IGNORE_INDEX, Example
 from safepeft.finetune.chat import tokenize_conversation
-from safepeft.finetune.rows import BadRow, DataSpec, Row, read_rows
+from safepeft.finetune.rows import BadRow, DataSpec, Row, format_counts, read_rows
 
 SHOWN_BAD_ROWS = 5
 
@@ -27,8 +27,18 @@ class TrainData:
     @property
     def data_hash(self) -> str:
         """sha256 of the conversations actually trained on (independent of file format and skipped rows)."""
-        payload = json.dumps([row.messages for row in self.rows], ensure_ascii=False, sort_keys=True)
+        payload = json.dumps([row.messages if row.text is None else row.text for row in self.rows],
+                             ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def format(self) -> str:
+        """The row format(s) detected, e.g. ``sharegpt`` (``messages+prompt-response`` for a mixed file)."""
+        return format_counts(self.rows)
+
+    def describe(self) -> str:
+        """One line for the console, e.g. ``data: 120 rows, format sharegpt``."""
+        return f"data: {len(self.rows)} rows, format {self.format}"
 
     @property
     def target_tokens(self) -> int:
@@ -38,7 +48,8 @@ class TrainData:
         return {
             "source": self.spec.source, "sha256": self.data_hash, "rows": len(self.rows),
             "skipped_rows": len(self.skipped), "tokens": sum(len(e.input_ids) for e in self.examples),
-            "target_tokens": self.target_tokens, "options": self.spec.model_dump(exclude={"source"}),
+            "target_tokens": self.target_tokens, "format": self.format,
+            "options": self.spec.model_dump(exclude={"source"}),
         }
 
 
@@ -51,7 +62,10 @@ def load_train_data(spec: DataSpec, tokenizer: Any, max_length: int) -> TrainDat
         if spec.limit is not None and len(kept) >= spec.limit:
             break
         try:
-            example = tokenize_conversation(tokenizer, row.messages, row.source)
+            if row.text is not None:
+                example = tokenize_text(tokenizer, row.text, row.source)
+            else:
+                example = tokenize_conversation(tokenizer, row.messages, row.source)
         except DataError as exc:
             if "prefix-stable" in exc.message:
                 raise
@@ -73,6 +87,14 @@ def load_train_data(spec: DataSpec, tokenizer: Any, max_length: int) -> TrainDat
     if not examples:
         raise DataError(f"No usable training rows in {spec.source}.", "Check the file and the column options.")
     return TrainData(spec, kept, examples, bad)
+
+
+def tokenize_text(tokenizer: Any, text: str, source: str = "") -> Example:
+    """Plain text for language-model loss: every token (and the end-of-text token, when there is one) is a label."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return Example(tuple(ids), tuple(ids), source)
 
 
 def _length_problem(example: Example, max_length: int) -> str | None:

@@ -48,6 +48,10 @@ class Row:
     messages: list[dict[str, str]]
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
+    format: str = "messages"
+    """Which row format it was read as (a key of ROW_FORMATS)."""
+    text: str | None = None
+    """Plain text for the `text` format (language-model loss on every token; ``messages`` is then empty)."""
 
 
 @dataclass
@@ -67,17 +71,53 @@ def read_rows(spec: DataSpec) -> tuple[list[Row], list[BadRow]]:
         raw = _read_source(spec)
     good: list[Row] = []
     bad: list[BadRow] = []
+    columns: set[str] = set()
+    parsed = undetected = 0
     for source, record in raw:
         if isinstance(record, BadRow):
             bad.append(record)
             continue
-        messages = to_messages(record, spec)
-        if isinstance(messages, str):
+        if isinstance(record, dict):
+            columns.update(map(str, record))
+        name = detect_format(record, spec)
+        parsed += 1
+        undetected += name is None
+        messages = to_messages(record, spec) if name != "text" else record["text"]
+        if isinstance(messages, str) and name != "text":
             bad.append(BadRow(source, messages))
+        elif name == "text" and (not isinstance(messages, str) or not messages.strip()):
+            bad.append(BadRow(source, "empty or missing 'text'"))
         else:
             meta = {k: v for k, v in record.items() if k in ("category", "kind") and isinstance(v, str)}
-            good.append(Row(messages, source, meta))
+            text = messages if name == "text" else None
+            good.append(Row([] if name == "text" else messages, source, meta, name or "messages", text))
+    if parsed and undetected == parsed:  # one error for the file, not one per row
+        raise undetected_error(spec, columns)
     return good, bad
+
+
+def format_counts(rows: list[Row]) -> str:
+    """The formats of ``rows`` for one line of output, e.g. ``sharegpt`` or ``messages+prompt-response``."""
+    names = sorted({row.format for row in rows}, key=list(ROW_FORMATS).index)
+    return "+".join(names) or "none"
+
+
+def undetected_error(spec: DataSpec, columns: set[str]) -> DataError:
+    seen = ", ".join(sorted(columns)) or "none"
+    expected = "; ".join(f"{name} ({desc})" for name, (_, desc) in ROW_FORMATS.items())
+    return DataError(
+        f"Could not detect the format of {spec.source}: no row has the columns of a known format (columns seen: "
+        f"{seen}). Expected one of: {expected}.",
+        "Name your columns with --prompt-column COLUMN --response-column COLUMN (or --messages-column COLUMN for "
+        "chat lists), or rename them to one of the formats above.",
+    )
+
+
+def detect_format(record: Any, spec: DataSpec) -> str | None:
+    """The first format of ROW_FORMATS whose columns ``record`` has, or None."""
+    if not isinstance(record, dict):
+        return None
+    return next((name for name, (match, _) in ROW_FORMATS.items() if match(record, spec)), None)
 
 
 def to_messages(record: Any, spec: DataSpec) -> list[dict[str, str]] | str:
@@ -86,7 +126,14 @@ def to_messages(record: Any, spec: DataSpec) -> list[dict[str, str]] | str:
         return f"expected an object, got {type(record).__name__}"
     if record.get(spec.messages_column) is not None:
         return _check_messages(record[spec.messages_column])
+    if isinstance(record.get("conversations"), list):  # ShareGPT
+        return _sharegpt(record["conversations"])
+    if detect_format(record, spec) == "prompt-completion":
+        return _prompt_completion(record.get(spec.prompt_column), record.get("completion"), spec.prompt_column)
     if spec.prompt_column in record or spec.response_column in record:
+        if isinstance(record.get(spec.prompt_column), list) or isinstance(record.get(spec.response_column), list):
+            return _prompt_completion(record.get(spec.prompt_column), record.get(spec.response_column),
+                                      spec.prompt_column, spec.response_column)
         turns = [("user", record.get(spec.prompt_column)), ("assistant", record.get(spec.response_column))]
         names = {"user": spec.prompt_column, "assistant": spec.response_column}
     elif "instruction" in record and "output" in record:  # Alpaca / safety-tuned-llamas format
@@ -98,13 +145,38 @@ def to_messages(record: Any, spec: DataSpec) -> list[dict[str, str]] | str:
     else:
         keys = ", ".join(sorted(map(str, record))) or "none"
         return (
-            f"missing fields: expected {spec.messages_column!r} or {spec.prompt_column!r}/{spec.response_column!r}"
+            f"{UNDETECTED}: expected {spec.messages_column!r} or {spec.prompt_column!r}/{spec.response_column!r}"
             f" (found: {keys})"
         )
     for role, text in turns:
         if not isinstance(text, str) or not text.strip():
             return f"empty or missing {names[role]!r}"
     return [{"role": role, "content": text} for role, text in turns]
+
+
+def _prompt_completion(prompt: Any, completion: Any, prompt_name: str,
+                       completion_name: str = "completion") -> list[dict[str, str]] | str:
+    """TRL prompt/completion: plain strings, or conversational lists of messages (joined into one conversation)."""
+    turns: list[Any] = []
+    for value, role, name in ((prompt, "user", prompt_name), (completion, "assistant", completion_name)):
+        if isinstance(value, list):
+            turns += value
+        elif isinstance(value, str) and value.strip():
+            turns.append({"role": role, "content": value})
+        else:
+            return f"empty or missing {name!r}"
+    return _check_messages(turns)
+
+
+def _sharegpt(conversations: list[Any]) -> list[dict[str, str]] | str:
+    """ShareGPT ``conversations``: ``from`` human/gpt/system (user/assistant accepted too), ``value`` the text."""
+    messages = []
+    for i, turn in enumerate(conversations):
+        role = SHAREGPT_ROLES.get(turn.get("from")) if isinstance(turn, dict) else None
+        if role is None:
+            return f"conversation turn {i} needs 'from' in {sorted(SHAREGPT_ROLES)}"
+        messages.append({"role": role, "content": turn.get("value")})
+    return _check_messages(messages)
 
 
 def _check_messages(messages: Any) -> list[dict[str, str]] | str:
@@ -127,6 +199,8 @@ def _check_messages(messages: Any) -> list[dict[str, str]] | str:
 
 def _read_source(spec: DataSpec) -> Iterator[tuple[str, Any]]:
     path = Path(spec.source)
+    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+        return _read_saved(path, spec.split)
     if path.suffix.lower() in SUFFIXES:
         if not path.is_file():
             raise DataError(f"Data file not found: {path}.", "Check the path.")
@@ -217,6 +291,21 @@ def _read_hub(name: str, split: str) -> Iterator[tuple[str, Any]]:
         yield f"{name}[{split}]:row {index}", record
 
 
+def _read_saved(path: Path, split: str) -> Iterator[tuple[str, Any]]:
+    """A folder written by ``datasets``' ``save_to_disk`` (a Dataset, or a DatasetDict read at ``split``)."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError(f"{path} is a saved dataset and `datasets` is not installed.", "pip install datasets") from exc
+    rows = datasets.load_from_disk(str(path))
+    if isinstance(rows, datasets.DatasetDict):
+        if split not in rows:
+            raise DataError(f"{path} has no split {split!r} (splits: {', '.join(rows)}).", "Pass --split NAME.")
+        rows = rows[split]
+    for index, record in enumerate(rows, start=1):
+        yield f"{path}[{split}]:row {index}", record
+
+
 def _decode_whole(path: Path) -> str:
     data = path.read_bytes()
     try:
@@ -230,4 +319,17 @@ def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
+UNDETECTED = "missing fields"
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+# Detection order matters: the first format whose columns a row has wins (a row with messages and text is messages).
+ROW_FORMATS: dict[str, tuple[Any, str]] = {
+    "messages": (lambda r, s: r.get(s.messages_column) is not None, "a messages column of {role, content}"),
+    "sharegpt": (lambda r, s: isinstance(r.get("conversations"), list), "conversations of {from, value}"),
+    "prompt-completion": (lambda r, s: "completion" in r and s.response_column not in r,
+                          "TRL prompt/completion, strings or message lists"),
+    "prompt-response": (lambda r, s: s.prompt_column in r or s.response_column in r,
+                        "--prompt-column/--response-column, default prompt/response"),
+    "alpaca": (lambda r, s: "instruction" in r and "output" in r, "instruction/input/output"),
+    "text": (lambda r, s: "text" in r, "plain text, loss on every token"),
+}
 _READERS = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}

@@ -248,6 +248,22 @@ def _record(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSp
     )
 
 
+def base_name(source: Any) -> str:
+    """What to load the base from: the hub id, the absolute path of a directory or .gguf, or ``embedded``."""
+    if source.kind == "hub" or not Path(source.spec).expanduser().exists():  # `embedded` and hub ids
+        return source.spec
+    return str(Path(source.spec).expanduser().resolve())
+
+
+def _record_real_base(config_file: Path, source: Any) -> None:
+    """PEFT writes the loaded model's name_or_path, a de-quantised cache folder for GGUF bases; name the real base."""
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_name(source)
+    atomic_write_json(config_file, config)
+
+
 def _write_output(out: Path, method: FinetuneMethod, model: Any, ctx: PrepareContext, method_spec: MethodSpec,
                   record: TrainRecord) -> None:
     """Method files first (each renamed into place), the record last: its presence marks a finished run."""
@@ -259,6 +275,7 @@ def _write_output(out: Path, method: FinetuneMethod, model: Any, ctx: PrepareCon
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))
     try:
         method.save(model, tmp, ctx, method_spec)
+        _record_real_base(tmp / "adapter_config.json", ctx.loaded.source)
         for path in sorted(tmp.iterdir()):
             target = out / path.name
             if target.is_dir():

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from safepeft.store.atomic import atomic_write_json
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+# Only weights safepeft can load: pickles (.bin/.pt/.pth) are refused everywhere, so one lying beside the
+# safetensors is never used; hashing it would read (possibly gigabytes of) a file no code path may open.
+_WEIGHT_SUFFIXES = (".safetensors", ".gguf")
 _CONFIG_FILES = ("config.json", "adapter_config.json")
 
 

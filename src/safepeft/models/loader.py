@@ -23,6 +23,15 @@ from safepeft.models.spec import ModelSource, resolve
 from safepeft.store.text import read_user_text
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Built-in templates for `--chat-template NAME` (a file of that name wins). `none` sends prompts as plain text for
+# base models: the turns' contents joined by blank lines (one user turn is sent exactly as written).
+CHAT_TEMPLATES = {
+    "chatml": ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+               "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+               "{% endif %}"),
+    "none": ("{% for message in messages %}{% if not loop.first %}{{ '\\n\\n' }}{% endif %}{{ message['content'] }}"
+             "{% endfor %}"),
+}
 
 
 @dataclass
@@ -90,7 +99,6 @@ def load_model(
     require_chat_template: bool = True,
 ) -> LoadedModel:
     """Load base weights (+ optional PEFT adapter) and a left-padding tokenizer with a chat template."""
-    import torch
 
     if dtype not in _DTYPES:
         raise ConfigError(f"Unknown dtype {dtype!r}.", f"Use one of: {', '.join(_DTYPES)}.")
@@ -169,10 +177,13 @@ def _prepare_tokenizer(tokenizer: Any, source: ModelSource, template_file: Any, 
     tokenizer.padding_side = "left"  # batched generation continues from the right edge
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if template_file is not None:
+    if template_file is not None and not Path(template_file).is_file() and str(template_file) in CHAT_TEMPLATES:
+        tokenizer.chat_template = CHAT_TEMPLATES[str(template_file)]
+    elif template_file is not None:
         path = Path(template_file)
         if not path.is_file():
-            raise ConfigError(f"Chat template file not found: {path}.", "Pass a Jinja chat template file.")
+            raise ConfigError(f"Chat template file not found: {path}.",
+                              f"Pass a Jinja chat template file or one of: {', '.join(CHAT_TEMPLATES)}.")
         tokenizer.chat_template = read_user_text(path, "Chat template file")
         check_template(tokenizer.chat_template, path)
     if required and not getattr(tokenizer, "chat_template", None):

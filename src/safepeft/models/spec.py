@@ -63,9 +63,22 @@ def resolve(spec: str) -> ModelSource:
             "Point --model at a Hugging Face model directory, a .gguf file, or a hub id.",
         )
     if _looks_like_path(spec):
-        raise ModelLoadError(f"Model directory not found: {spec}.", "Check the path (it must exist).")
+        raise ModelLoadError(f"Model path not found: {spec} (it looks like a local path, so the hub is not tried).",
+                             "Check the path (it must exist); a hub id is NAME or OWNER/NAME.")
     return ModelSource(spec, "hub", spec)
 
 
+MODEL_FILE_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".json")
+
+
 def _looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+    """Specs that can only mean a local path, so a missing one fails now instead of as a confusing hub lookup.
+
+    A hub id is ``name`` or ``owner/name``: anything starting with ``.``, ``/`` or ``~``, with two or more ``/``, a
+    backslash, a model-file suffix, or an ``owner`` that is an existing local directory is a path.
+    """
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:
+        return True
+    if spec.lower().endswith(MODEL_FILE_SUFFIXES):
+        return True
+    return "/" in spec and Path(spec).parent.is_dir()

@@ -57,7 +57,38 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
             **facts,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(readme(manifest), encoding="utf-8")
     return manifest
+
+
+# How each format loads outside safepeft; a format missing here gets only the safepeft line.
+LOAD_NOTES = {
+    "torch-int8-dynamic": "The weights are torch quantized tensors that transformers does not know. **Plain "
+                          "`AutoModelForCausalLM.from_pretrained(DIR)` does not fail: it silently initialises the "
+                          "missing weights at random**, giving a model that only looks loaded. Load it with safepeft.",
+    "quanto": "The weights are optimum-quanto tensors (`quantization.json` names the scheme). **Plain "
+              "`AutoModelForCausalLM.from_pretrained(DIR)` silently initialises them at random**; load it with "
+              "safepeft (which uses `optimum.quanto.requantize`).",
+    "transformers-bnb": "Standard transformers bitsandbytes format: `AutoModelForCausalLM.from_pretrained(DIR)` "
+                        "loads it on a CUDA GPU with `bitsandbytes` installed.",
+    "gguf": "A GGUF file: load it with llama.cpp (`llama-cli -m DIR/*.gguf`, `llama_cpp.Llama`) or with "
+            "`AutoModelForCausalLM.from_pretrained(DIR, gguf_file=NAME)` (de-quantised to full precision).",
+}
+
+
+def readme(manifest: dict[str, Any]) -> str:
+    """README.md of a quantized folder: what it is, where it came from and how to load it."""
+    source = manifest["source"]
+    adapter = f" with the adapter `{source['adapter']}` merged" if source["adapter"] else ""
+    note = LOAD_NOTES.get(manifest["format"], "")
+    return (
+        f"# Quantized model: {manifest['scheme']} ({manifest['bits']}-bit, {manifest['library']})\n\n"
+        f"Written by `safepeft quantize` from `{source['spec']}`{adapter}; details in `{MANIFEST}`.\n\n"
+        "## Loading\n\n"
+        "- safepeft: `safepeft audit --model DIR ...`, `safepeft generate --model DIR ...` or "
+        "`safepeft.models.loader.load_model(\"DIR\")`.\n"
+        + (f"- Elsewhere: {note}\n" if note else "")
+    )
 
 
 def check_written_finite(directory: Path) -> None:

@@ -24,6 +24,11 @@ class Metric(Record):
     """Point estimate; None when undefined (e.g. no items)."""
     ci95: tuple[float, float] | None = None
     """Percentile-bootstrap 95% interval, or None when not computed."""
+    corrected: float | None = None
+    """Rates only: the Rogan–Gladen estimate given the judge's measured sensitivity and specificity (None: the
+    judge has no measured error rates)."""
+    corrected_ci95: tuple[float, float] | None = None
+    """95% interval of ``corrected``, bootstrapped over the audit items and the judge's validation counts."""
 
 
 class CategoryResult(Record):

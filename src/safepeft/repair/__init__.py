@@ -1,4 +1,4 @@
-"""Post-hoc adapter repair: SafeLoRA projection and SPLoRA pruning against an aligned reference model.
+"""Post-hoc repair against an aligned reference: SafeLoRA, SPLoRA, RESTA, SafeMERGE, Safe Delta; LoX hardening.
 
 Entries are lazy, so importing this package (e.g. for `safepeft list repairs`) does not import torch.
 """
@@ -12,6 +12,13 @@ from safepeft.registry import Registry
 REPAIR_METHODS: Registry[Any] = Registry("repair method", "safepeft list repairs")
 REPAIR_METHODS.register("safelora", "safepeft.repair.safelora:SafeLoRA")
 REPAIR_METHODS.register("splora", "safepeft.repair.splora:SPLoRA")
+REPAIR_METHODS.register("resta", "safepeft.repair.resta:RESTA")
+REPAIR_METHODS.register("safemerge", "safepeft.repair.safemerge:SafeMERGE")
+REPAIR_METHODS.register("safedelta", "safepeft.repair.safedelta:SafeDelta")
+
+HARDEN_METHODS: Registry[Any] = Registry("hardener", "safepeft list hardeners")
+"""Training-free hardening of an aligned model before fine-tuning (its output is a model `train` starts from)."""
+HARDEN_METHODS.register("lox", "safepeft.repair.lox:LoX")
 
 
 def repair_adapter(method: str, **kwargs: Any) -> Any:
@@ -21,4 +28,9 @@ def repair_adapter(method: str, **kwargs: Any) -> Any:
     return _repair(method, **kwargs)
 
 
-__all__ = ["REPAIR_METHODS", "repair_adapter"]
+def harden_model(method: str, **kwargs: Any) -> Any:
+    """Run the registered hardening `method` (see :func:`safepeft.repair.lox.harden_lox`)."""
+    return HARDEN_METHODS.get(method).harden(**kwargs)
+
+
+__all__ = ["HARDEN_METHODS", "REPAIR_METHODS", "harden_model", "repair_adapter"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
-from safepeft.models.safety import PICKLE_SUFFIXES, check_finite, pickled_files
+from safepeft.models.safety import CONVERT_HINT, PICKLE_SUFFIXES, check_finite, pickled_files
 from safepeft.store.atomic import atomic_dir
 
 CONFIG_FILE = "adapter_config.json"
@@ -76,9 +76,11 @@ def load_lora_adapter(path: str | os.PathLike[str]) -> LoraAdapter:
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         pickles = pickled_files(path)
-        pickled = f" (it has {', '.join(pickles)}: pickles, which safepeft never loads)" if pickles else ""
+        if pickles:  # the same words as every other command (models.safety.require_safetensors)
+            raise IncompatibleArtifactError(f"The adapter {path} holds only pickled weights ({', '.join(pickles)}).",
+                                            CONVERT_HINT)
         raise IncompatibleArtifactError(
-            f"The adapter {path} has no {WEIGHTS_FILE}{pickled}.",
+            f"The adapter {path} has no {WEIGHTS_FILE}.",
             "Save the adapter with PEFT's save_pretrained(safe_serialization=True).",
         )
     with safe_open(str(weights), framework="pt") as handle:

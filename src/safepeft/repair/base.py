@@ -35,6 +35,10 @@ class RepairMethod(ABC):
     """Where the method comes from."""
     spec_type: ClassVar[type[Spec]]
     """Pydantic spec of the method's parameters (all have defaults)."""
+    inputs: ClassVar[tuple[str, ...]] = ()
+    """Extra inputs `plan` needs as keyword arguments (e.g. SafeMERGE's safety_adapter)."""
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
+    """Extra inputs `plan` may take."""
 
     @abstractmethod
     def plan(self, alignments: list[ModuleAlignment], adapter: LoraAdapter, spec: Any) -> RepairPlan:
@@ -57,3 +61,55 @@ def finite(value: float | None) -> float | None:
     if value is None or value != value or value in (float("inf"), float("-inf")):
         return None
     return float(value)
+
+
+@dataclass
+class RepairJob:
+    """Everything a weight-writing repair reads: both models as streams, the adapter, the output and extra inputs."""
+
+    base: Any
+    """WeightSource of the unaligned base."""
+    aligned: Any
+    """WeightSource of the aligned model the adapter was trained on."""
+    adapter: LoraAdapter
+    """The fine-tuned LoRA adapter."""
+    out: Any
+    """Output directory (Path); written atomically by the method."""
+    base_name: str = "base"
+    aligned_name: str = "aligned"
+    aligned_spec: str | None = None
+    """The aligned model's spec when it was given as one (needed to run it, e.g. Safe Delta's curvature)."""
+    extras: dict[str, Any] | None = None
+    """Method-specific inputs named in the method's `inputs` (e.g. SafeMERGE's safety adapter)."""
+    progress: bool = True
+
+
+@dataclass
+class RepairOutcome:
+    """What a weight-writing repair reports back (the driver wraps it in safepeft_repair.json)."""
+
+    output: str
+    """adapter (a PEFT LoRA directory) or model (a full model directory)."""
+    modules: list[ModuleDecision]
+    summary: dict[str, Any]
+
+
+class WeightRepair(ABC):
+    """A repair that writes its own output (a full model directory, or an adapter it builds), streaming weights.
+
+    `RepairMethod.plan` edits LoRA factors in memory; methods that need every weight of the model (RESTA adds the
+    safety vector everywhere, Safe Delta keeps single delta entries) stream them through `run` instead.
+    """
+
+    name: ClassVar[str]
+    paper: ClassVar[str]
+    spec_type: ClassVar[type[Spec]]
+    inputs: ClassVar[tuple[str, ...]] = ()
+    """Extra inputs `run` needs in `job.extras`."""
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
+    """Extra inputs `run` may take from `job.extras`."""
+
+    @abstractmethod
+    def run(self, job: RepairJob, spec: Any, record: Any) -> RepairOutcome:
+        """Write the repaired artifact to job.out. `record(outcome) -> str` renders safepeft_repair.json, which the
+        method writes inside the same atomic directory."""

@@ -14,7 +14,7 @@ from safepeft.records.results import ArtifactRef
 
 REPAIR_SCHEMA_VERSION = 1
 
-Action = Literal["projected", "pruned", "kept", "skipped"]
+Action = Literal["projected", "pruned", "merged", "edited", "kept", "skipped"]
 
 
 class ModuleDecision(Record):
@@ -29,7 +29,7 @@ class ModuleDecision(Record):
     score: float | None
     """The method's score (SafeLoRA: cosine similarity; SPLoRA: E-DIEM); None when it is undefined."""
     action: Action
-    """projected / pruned (selected), kept (not selected), skipped (no score: see reason)."""
+    """projected / pruned / merged / edited (acted on), kept (not selected), skipped (no score: see reason)."""
     reason: str | None = None
     """Why a module was skipped."""
     details: dict[str, float | str | None] = Field(default_factory=dict)
@@ -55,5 +55,31 @@ class RepairReport(Record):
     """Every LoRA module, sorted by name."""
     summary: dict[str, Any]
     """Method diagnostics: counts, SafeLoRA's Pdst, SPLoRA's params/FLOPs removed and reference sets."""
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    """Library versions, wall time, creation time."""
+    output: str = "adapter"
+    """What `out` holds: a PEFT LoRA adapter (`adapter`) or a full model directory (`model`)."""
+
+
+HARDEN_FILE = "safepeft_harden.json"
+
+
+class HardenReport(Record):
+    """safepeft_harden.json: a training-free hardening of an aligned model (LoX), written beside its weights."""
+
+    schema_version: int = REPAIR_SCHEMA_VERSION
+    """Format version; readers refuse files newer than they know."""
+    method: str
+    """Registry name of the hardening method (lox)."""
+    params: dict[str, Any]
+    """The method's spec (k, alpha, ...)."""
+    base: ArtifactRef
+    """Unaligned base model."""
+    aligned: ArtifactRef
+    """The aligned model that was hardened."""
+    modules: list[ModuleDecision]
+    """Every weight matrix considered: extrapolated, or skipped (no alignment change)."""
+    summary: dict[str, Any]
+    """Counts and the share of the alignment update the top-k directions hold."""
     provenance: dict[str, Any] = Field(default_factory=dict)
     """Library versions, wall time, creation time."""

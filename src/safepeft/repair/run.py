@@ -28,13 +28,16 @@ def repair_adapter(
     spec: Spec | dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    inputs: dict[str, Any] | None = None,
 ) -> RepairReport:
-    """Repair `adapter` with the registered `method` and write the new adapter + safepeft_repair.json to `out`.
+    """Repair `adapter` with the registered `method` and write the new adapter (or model) + safepeft_repair.json.
 
-    `base` / `aligned` are model specs (embedded, .gguf, HF dir, hub id) or already-open weight sources.
+    `base` / `aligned` are model specs (embedded, .gguf, HF dir, hub id) or already-open weight sources. `inputs`
+    holds the extra inputs a method declares in its `inputs` class attribute (e.g. SafeMERGE's safety_adapter).
     """
     from safepeft.models.fingerprint import directory_fingerprint
     from safepeft.repair import REPAIR_METHODS
+    from safepeft.repair.base import RepairJob, RepairOutcome, WeightRepair
 
     started = time.perf_counter()
     method_cls = REPAIR_METHODS.get(method)
@@ -45,6 +48,7 @@ def repair_adapter(
     adapter_path, out = Path(adapter), Path(out)
     prepare_output(out, adapter_path, overwrite)
     lora = load_lora_adapter(adapter_path)
+    extras = _method_inputs(method, method_cls, inputs or {})
     with ExitStack() as stack:
         base_src = _open(base, stack)
         aligned_src = _open(aligned, stack)
@@ -54,20 +58,50 @@ def repair_adapter(
                 f"--base and --aligned are the same weights ({base_fp}).",
                 "Pass the unaligned base and the safety-aligned model (e.g. the output of `safepeft align`).",
             )
+        refs = {"base": ArtifactRef(spec=_spec_name(base), fingerprint=base_fp),
+                "aligned": ArtifactRef(spec=_spec_name(aligned), fingerprint=aligned_fp),
+                "adapter": ArtifactRef(spec=str(adapter_path), fingerprint=directory_fingerprint(adapter_path))}
+        if issubclass(method_cls, WeightRepair):
+            reports: list[RepairReport] = []
+
+            def record(outcome: RepairOutcome) -> str:
+                reports.append(RepairReport(method=method, params=spec.model_dump(), **refs, modules=outcome.modules,
+                                            summary=outcome.summary, output=outcome.output,
+                                            provenance=_provenance(time.perf_counter() - started)))
+                return reports[-1].model_dump_json(indent=2)
+
+            job = RepairJob(base_src, aligned_src, lora, out, _spec_name(base), _spec_name(aligned),
+                            aligned if isinstance(aligned, str) else None, extras, progress)
+            method_cls().run(job, spec, record)
+            return reports[-1]
         alignments = measure_modules(lora, base_src, aligned_src, progress)
-    plan = method_cls().plan(alignments, lora, spec)
+    plan = method_cls().plan(alignments, lora, spec, **extras)
     report = RepairReport(
         method=method,
         params=spec.model_dump(),
-        base=ArtifactRef(spec=_spec_name(base), fingerprint=base_fp),
-        aligned=ArtifactRef(spec=_spec_name(aligned), fingerprint=aligned_fp),
-        adapter=ArtifactRef(spec=str(adapter_path), fingerprint=directory_fingerprint(adapter_path)),
+        **refs,
         modules=plan.modules,
         summary=plan.summary,
         provenance=_provenance(time.perf_counter() - started),
     )
     write_adapter(out, lora, plan.tensors, plan.config, report.model_dump_json(indent=2))
     return report
+
+
+def _method_inputs(method: str, method_cls: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The extra inputs the method declares, checked and prepared (e.g. an adapter path read into memory)."""
+    needed = tuple(getattr(method_cls, "inputs", ()))
+    optional = tuple(getattr(method_cls, "optional_inputs", ()))
+    unknown = sorted(set(given) - set(needed) - set(optional))
+    if unknown:
+        raise ConfigError(f"{method} takes no input {', '.join(unknown)}.",
+                          f"Its extra inputs are: {', '.join(needed + optional) or 'none'}.")
+    missing = [name for name in needed if given.get(name) is None]
+    if missing:
+        raise ConfigError(f"{method} needs the input {', '.join(missing)}.",
+                          f"See `safepeft repair {method} --help`.")
+    prepare = getattr(method_cls, "prepare_inputs", None)
+    return prepare(given) if prepare is not None else dict(given)
 
 
 def build_spec(method: str, params: dict[str, Any]) -> Spec:

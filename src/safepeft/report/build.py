@@ -98,7 +98,8 @@ def _cell(variant: Variant, base: Variant | None, column: Column) -> Cell:
     suite, metric = _metric(variant, column.suite, column.metric)
     if metric is None or suite is None:
         return Cell(note="not measured")
-    cell = Cell(value=metric.value, ci95=metric.ci95, n=suite.n)
+    cell = Cell(value=metric.value, ci95=metric.ci95, n=suite.n, corrected=metric.corrected,
+                corrected_ci95=metric.corrected_ci95)
     if base is None:
         return cell
     base_suite, base_metric = _metric(base, column.suite, column.metric)
@@ -119,6 +120,7 @@ def _cell(variant: Variant, base: Variant | None, column: Column) -> Cell:
         else:
             cell.delta, cell.delta_ci95, cell.n_pairs = diff.value, diff.ci95, diff.n_pairs
             cell.significant = diff.significant
+            cell.small_sample = diff.too_small
             used = sum(statistic.columns(s) is not None for s in suite.samples)
             if diff.n_pairs < used:
                 cell.note = f"change measured on the {diff.n_pairs} of {used} items shared with {base.name}"

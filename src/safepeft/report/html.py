@@ -104,8 +104,9 @@ def _summary(data: ReportData) -> str:
         base = escape(row.base) if row.base else '<span class="note">none</span>'
         cells = "".join(_cell(row.cells[c.key], c) for c in data.columns)
         rows.append(f"<tr><th>{escape(row.variant)}</th><td>{base}</td>{cells}</tr>")
+    judges = "".join(f'<p class="note">{escape(line)}</p>' for line in text.judge_lines(data.variants))
     return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>base</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+            f'<tbody>{"".join(rows)}</tbody></table></div>{judges}')
 
 
 def _cell(cell: Cell, column: Column) -> str:
@@ -113,6 +114,8 @@ def _cell(cell: Cell, column: Column) -> str:
     if cell.value is None:
         return f'<td class="num note">{escape(cell.note or "–")}</td>'
     parts = [text.value(cell.value, percent), f'<span class="ci">{text.interval(cell.ci95, percent)}</span>']
+    if cell.corrected is not None:
+        parts.append(f'<span class="ci">{escape(text.corrected(cell, percent))}</span>')
     if cell.delta is not None:
         css = f"d {cell.change}" if cell.significant else "d"
         parts.append(f'<span class="{css}">Δ {text.delta(cell.delta, percent)} {text.marker(cell)}'

@@ -10,8 +10,13 @@ The base of a variant is decided by the first rule that applies:
    a study declares the variant each one was derived from by one step (aligned <- base, fine-tune <- aligned,
    repair / quantization / guard <- fine-tune), so each delta is the effect of that one step;
 2. **--base NAME** on the command line, for variants that declare nothing;
-3. **same model**: the variant of the same model (spec and fingerprint) with no adapter and no guard;
-4. none: the variant is shown without deltas.
+3. **lineage**: the records the stages write beside their outputs name what each artifact came from, matched to
+   the other variants by fingerprint: an aligned model (``safepeft_align.json``) <- its base, a trained adapter
+   (``safepeft_train.json``) <- the model it was trained on, a repaired adapter (``safepeft_repair.json``) <- the
+   adapter it repaired (on the same model), a quantized model (``quantization.json``) <- its source (model, and
+   the adapter merged into it);
+4. **same model**: the variant of the same model (spec and fingerprint) with no adapter and no guard;
+5. none: the variant is shown without deltas.
 """
 
 from __future__ import annotations
@@ -171,6 +176,62 @@ def resolve_bases(variants: list[Variant], default_base: str | None = None) -> N
             else:
                 variant.notes.append(f"declared base {variant.declared_base!r} is not in this report")
             continue
+        parent = None if default_base else _lineage_parent(variant, variants)
+        if parent is not None:
+            variant.base, variant.base_rule = parent, "lineage"
+            continue
         candidate = default_base or plain.get(_model_key(variant.results))
         if candidate is not None and candidate != variant.name:
             variant.base, variant.base_rule = candidate, ("cli" if default_base else "same model")
+
+
+# Records the stages write beside their outputs (file names only: report/ never imports the stages).
+ALIGN_RECORD, TRAIN_RECORD, REPAIR_RECORD, QUANT_RECORD = (
+    "safepeft_align.json", "safepeft_train.json", "safepeft_repair.json", "quantization.json")
+
+
+def _record(spec: str | None, name: str) -> dict | None:
+    """The JSON record ``name`` in the directory ``spec`` (None when absent or unreadable)."""
+    if not spec:
+        return None
+    path = Path(spec).expanduser() / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _origin(results: AuditResults) -> tuple[str | None, str | None] | None:
+    """(model fingerprint, adapter fingerprint) of the artifact this variant was made from, per its records."""
+    model = results.model
+    adapter = results.adapter
+    if adapter is not None:
+        repaired = _record(adapter.spec, REPAIR_RECORD)
+        if repaired is not None and isinstance(repaired.get("adapter"), dict):
+            return model.fingerprint, repaired["adapter"].get("fingerprint")
+        trained = _record(adapter.spec, TRAIN_RECORD)
+        if trained is not None and isinstance(trained.get("base_model"), dict):
+            return trained["base_model"].get("fingerprint"), None
+        return None
+    quantized = _record(model.spec, QUANT_RECORD)
+    if quantized is not None and isinstance(quantized.get("source"), dict):
+        source = quantized["source"]
+        return source.get("fingerprint"), source.get("adapter_fingerprint")
+    aligned = _record(model.spec, ALIGN_RECORD)
+    if aligned is not None and isinstance(aligned.get("base_model"), dict):
+        return aligned["base_model"].get("fingerprint"), None
+    return None
+
+
+def _lineage_parent(variant: Variant, variants: list[Variant]) -> str | None:
+    """The variant whose model and adapter fingerprints are this variant's recorded origin (no guard)."""
+    origin = _origin(variant.results)
+    if origin is None or origin[0] is None:
+        return None
+    for other in variants:
+        results = other.results
+        key = (results.model.fingerprint, None if results.adapter is None else results.adapter.fingerprint)
+        if other is not variant and results.guard is None and key == origin:
+            return other.name
+    return None

@@ -12,7 +12,7 @@ def render_markdown(data: ReportData) -> str:
     lines = [f"# {data.title}", "", f"{len(data.variants)} variant(s), generated {data.generated} by safepeft.", ""]
     lines.append("Completions are redacted (use `--show-completions` to include them)." if data.redacted else
                  "**This report includes model completions, which may contain harmful text.**")
-    lines += ["", "## Summary", "", _summary(data), "",
+    lines += ["", "## Summary", "", _summary(data), "", *(line + "\n" for line in text.judge_lines(data.variants)),
               "Δ: change against the base, with its paired-bootstrap 95% CI; ▲/▼ significant (CI excludes 0), "
               "✓ improvement, ✗ regression.", ""]
     lines += ["## Hazard categories", ""] + _matrices(data.heatmaps, True, "No safety suite.")
@@ -47,6 +47,8 @@ def _cell(cell: Cell, column: Column) -> str:
     if cell.value is None:
         return cell.note or "–"
     out = f"{text.value(cell.value, percent)} {text.interval(cell.ci95, percent)}"
+    if cell.corrected is not None:
+        out += f"; {text.corrected(cell, percent)}"
     if cell.delta is not None:
         out += f"; Δ {text.delta(cell.delta, percent)} {text.delta_interval(cell.delta_ci95, percent)}"
         out += f" {text.marker(cell)}".rstrip()

@@ -38,6 +38,10 @@ class Cell(Record):
     """Its 95% CI as recorded."""
     n: int | None = None
     """Items behind the value."""
+    corrected: float | None = None
+    """Judge-corrected (Rogan–Gladen) estimate, when the judge has measured error rates."""
+    corrected_ci95: tuple[float, float] | None = None
+    """Its 95% CI, including judge error."""
     delta: float | None = None
     """value - base value (None without a base or without the metric in the base)."""
     delta_ci95: tuple[float, float] | None = None
@@ -50,6 +54,8 @@ class Cell(Record):
     """Direction of a significant change."""
     note: str | None = None
     """Why a delta or its CI is missing."""
+    small_sample: bool = False
+    """The delta rests on too few pairs to tell a change from noise (`safepeft.intervals.too_small`)."""
 
 
 class SummaryRow(Record):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safepeft.intervals import paired_proportion_difference, too_small
 from safepeft.records import Sample
 
 BOOTSTRAP = 2000
@@ -117,11 +118,17 @@ def consistent(samples: Sequence[Sample], statistic: PairedStatistic, recorded: 
 
 @dataclass(frozen=True)
 class Difference:
-    """variant - base on paired items, with its paired-bootstrap 95% CI."""
+    """variant - base on paired items, with its 95% CI (Newcombe's paired interval for rates, else a paired
+    bootstrap)."""
 
     value: float
     ci95: tuple[float, float]
     n_pairs: int
+
+    @property
+    def too_small(self) -> bool:
+        """Too few pairs (or too wide an interval) to tell a change from noise (``safepeft.intervals.too_small``)."""
+        return too_small(self.n_pairs, self.ci95)
 
     @property
     def significant(self) -> bool:
@@ -146,6 +153,11 @@ def paired_difference(
     if n == 0:
         return None
     a_cols, b_cols = _matrix(a_rows), _matrix(b_rows)  # (n, k) each
+    if statistic is MEAN_SCORE and _binary(a_cols) and _binary(b_cols):  # a rate: Newcombe, not a bootstrap
+        x, y = a_cols[:, 0] == 1.0, b_cols[:, 0] == 1.0
+        diff, ci = paired_proportion_difference(int(np.sum(x & y)), int(np.sum(x & ~y)), int(np.sum(~x & y)),
+                                                int(np.sum(~x & ~y)))
+        return Difference(diff, ci, n)
     counts = np.asarray(n)
     point = float(statistic.combine(a_cols.sum(0), counts) - statistic.combine(b_cols.sum(0), counts))
     if np.isnan(point):
@@ -160,6 +172,10 @@ def paired_difference(
         )
     low, high = np.nanpercentile(diffs, [2.5, 97.5])  # resamples where the metric is undefined are left out
     return Difference(point, (float(low), float(high)), n)
+
+
+def _binary(columns: np.ndarray) -> bool:
+    return bool(np.all((columns == 0.0) | (columns == 1.0)))
 
 
 def pareto_front(points: Sequence[tuple[str, float, float]]) -> list[str]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from safepeft.intervals import SMALL_SAMPLE_RULE
 from safepeft.report.model import Cell, Column
 
 SECTIONS = (
@@ -50,11 +51,13 @@ def delta_interval(ci: tuple[float, float] | None, percent: bool) -> str:
 
 
 def marker(cell: Cell) -> str:
-    """▲ / ▼ for a significant increase / decrease, with ✓ / ✗ saying whether that is an improvement."""
-    if not cell.significant or cell.delta is None:
+    """▲ / ▼ for a significant increase / decrease, with ✓ / ✗ saying whether that is an improvement, and a warning
+    when the change rests on too few items to tell it from noise."""
+    if cell.delta is None:
         return ""
-    arrow = "▲" if cell.delta > 0 else "▼"
-    return f"{arrow}{'✓' if cell.change == 'better' else '✗'}"
+    arrow = f"{'▲' if cell.delta > 0 else '▼'}{'✓' if cell.change == 'better' else '✗'}" if cell.significant else ""
+    small = f" (small n: {SMALL_SAMPLE_RULE})" if cell.small_sample else ""
+    return (arrow + small).strip()
 
 
 def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -66,3 +69,32 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
         return pairs
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, default=str)
     return [(prefix, text)]
+
+
+def corrected(cell: Cell, percent: bool) -> str:
+    """'judge-corrected X [lo, hi]' (Rogan–Gladen, judge error included), or '' when the judge has no error rates."""
+    if cell.corrected is None:
+        return ""
+    return f"judge-corrected {value(cell.corrected, percent)} {interval(cell.corrected_ci95, percent)}".rstrip()
+
+
+def judge_lines(variants: list[Any]) -> list[str]:
+    """One line per distinct judge: which judge decided, and its measured sensitivity / specificity."""
+    lines, seen = [], set()
+    for variant in variants:
+        judge = variant.judge
+        if not judge or judge.get("spec") in seen:
+            continue
+        seen.add(judge.get("spec"))
+        params = judge.get("params") or {}
+        accuracy = params.get("accuracy")
+        if accuracy:
+            counts = accuracy.get("counts", {})
+            n = sum(counts.values())
+            method = (params.get("validation") or {}).get("method") or "judge-eval"
+            lines.append(f"Judge: {judge['spec']}, sensitivity {accuracy['sensitivity']:.3f}, specificity "
+                         f"{accuracy['specificity']:.3f} on {n} human-labelled completions ({method}); rates also "
+                         "show a judge-corrected estimate (Rogan–Gladen) whose 95% CI includes judge error.")
+        else:
+            lines.append(f"Judge: {judge['spec']} (no measured error rates: rates are as judged, uncorrected).")
+    return lines

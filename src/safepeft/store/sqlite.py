@@ -109,6 +109,11 @@ class RunStore:
     def count_generations(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
 
+    def is_empty(self) -> bool:
+        """True when nothing was stored yet (no generation, log-likelihood or record)."""
+        return not any(self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+                       for table in ("generations", "loglikelihoods", "records"))
+
     # -- log-likelihoods ---------------------------------------------------------------------------------------
     def get_loglikelihoods(self, keys: Sequence[str]) -> dict[str, float]:
         return self._lookup("loglikelihoods", "logprob", keys)

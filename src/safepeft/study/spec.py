@@ -136,7 +136,7 @@ class AuditEntry(Spec):
     """Suites as on the command line (`builtin`, `bbq-builtin`, `xstest:PATH` ...)."""
     attacks: list[str] = Field(default_factory=list)
     """Jailbreak attacks applied to the harmful suites (adds `jailbreak:<suite>` results)."""
-    judge: str = "refusal"
+    judge: str = "classifier"
     """Judge of generations (`safepeft list judges`)."""
     judge_params: dict[str, Any] = Field(default_factory=dict)
     """Judge options (e.g. a Llama Guard model path)."""

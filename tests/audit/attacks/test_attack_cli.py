@@ -14,7 +14,7 @@ def test_audit_with_attacks_and_guard(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     args = ["audit", "--model", str(tiny_model_dir), "--suite", "builtin", "--suite", "builtin-benign",
             "--attack", "direct", "--attack", "base64", "--guard", "smoothllm", "--limit", "3",
-            "--max-new-tokens", "4", "--bootstrap", "100", "--out", str(out)]
+            "--max-new-tokens", "4", "--bootstrap", "100", "--out", str(out), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"results": str(out / "results.json")}

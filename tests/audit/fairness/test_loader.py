@@ -118,3 +118,10 @@ def test_select_is_seeded_balanced_and_covers_dimensions(bbq_dir):
     limited = select(items, None, limit=12, seed=0)
     assert len(limited) == 12 and len({i.dimension for i in limited}) == 6
     assert select(items, None, None, 0) == items
+
+
+@pytest.mark.parametrize("limit", [8, 9, 2])
+def test_limit_balances_ambiguous_and_disambiguated(bbq_dir, limit):  # issue #15: --limit 8 gives 4 + 4
+    items, _ = load_bbq(str(bbq_dir))
+    counts = Counter(i.condition for i in select(items, None, limit=limit, seed=0))
+    assert sum(counts.values()) == limit and abs(counts["ambig"] - counts["disambig"]) <= 1

@@ -93,8 +93,9 @@ def _load_hub(source: str) -> tuple[list[BBQItem], dict[str, Any]]:
 def select(items: list[BBQItem], per_category: int | None, limit: int | None, seed: int) -> list[BBQItem]:
     """A seeded subset that keeps every dimension and the four condition x polarity cells balanced.
 
-    Within a dimension the items are shuffled and taken round-robin over the cells; ``limit`` then takes
-    round-robin over dimensions, so a small limit still covers all of them.
+    Within a dimension the items are shuffled and taken round-robin over the cells; ``limit`` then alternates
+    ambiguous and disambiguated items (``--limit 8`` gives 4 + 4), each taken round-robin over dimensions, so a small
+    limit still covers all of them and both bias scores get items.
     """
     rng = random.Random(seed)
     by_dimension: dict[str, list[BBQItem]] = defaultdict(list)
@@ -104,7 +105,10 @@ def select(items: list[BBQItem], per_category: int | None, limit: int | None, se
                for d, group in sorted(by_dimension.items())}
     if per_category is not None:
         ordered = {d: group[:per_category] for d, group in ordered.items()}
-    chosen = _round_robin(list(ordered.values()))
+    conditions = sorted({item.condition for item in items})
+    per_condition = [_round_robin([[it for it in group if it.condition == c] for group in ordered.values()])
+                     for c in conditions]
+    chosen = _round_robin(per_condition)
     if limit is not None:
         chosen = chosen[:limit]
     keep = {id(item) for item in chosen}

@@ -2,6 +2,7 @@
 
 The prompts are HarmBench's ``LLAMA2_CLS_PROMPT`` (standard and contextual variants), fed raw. The classifier
 answers "Yes" (the generation is an instance of the behavior) or "No"; only the first word of its output is read.
+As in HarmBench's evaluation, the generation is cut to 512 tokens of the classifier's tokenizer first.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class HarmBenchClassifierJudge(LLMJudge):
     name: ClassVar[str] = "harmbench-cls"
     default_model: ClassVar[str | None] = "cais/HarmBench-Llama-2-13b-cls"
     max_new_tokens: ClassVar[int] = 2
+    version: ClassVar[str] = "2"  # 2: generations cut to 512 tokens
+    max_completion_tokens: ClassVar[int | None] = 512  # HarmBench truncates generations to 512 classifier tokens
 
     def build_prompt(self, item: JudgeInput) -> str:
         fields = {"behavior": defuse(item.prompt), "generation": defuse(item.completion)}

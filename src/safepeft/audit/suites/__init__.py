@@ -25,6 +25,8 @@ SUITES.register("xstest-unsafe", "safepeft.audit.suites.xstest:XSTestUnsafe")
 # Benign look-alikes (over-refusal kind).
 SUITES.register("jailbreakbench-benign", "safepeft.audit.suites.jailbreakbench:JailbreakBenchBenign")
 SUITES.register("xstest", "safepeft.audit.suites.xstest:XSTestSafe")
+# Your own prompts (`--kind harmful|benign` picks safety or over-refusal metrics).
+SUITES.register("prompts", "safepeft.audit.suites.prompts:Prompts")
 # Task utility (exact match on the final number; the judge is not used).
 SUITES.register("arithmetic", "safepeft.audit.suites.utility:Arithmetic")
 SUITES.register("gsm8k", "safepeft.audit.suites.utility:GSM8K")

@@ -7,7 +7,8 @@ HarmBench's hash-based copyright scoring is not reproduced: they are judged like
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from safepeft.audit import taxonomy
 from safepeft.audit.base import SuiteItem
@@ -23,6 +24,16 @@ class HarmBench(PromptSuite):
         "harmbench_behaviors_text_all.csv", "harmbench_behaviors_text_test.csv", "harmbench_behaviors_text_val.csv",
     )
     hub_configs: ClassVar[tuple[str, ...]] = ("standard", "contextual", "copyright")
+
+    def source_params(self) -> dict[str, Any]:
+        """The file and HarmBench split used (``all``/``test``/``val`` from the file name; hub: every config)."""
+        params = super().source_params()
+        name = Path(self.read_from or "").stem
+        if name.startswith("harmbench_behaviors_text_"):
+            params["split"] = name.removeprefix("harmbench_behaviors_text_")
+        elif self.read_from is None:
+            params |= {"file": f"hub:{self.hub_id}", "split": "+".join(self.hub_configs)}
+        return params
 
     def rows(self) -> list[Row]:
         if self.source is None or self.source == self.hub_id:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 from safepeft.audit.base import AuditOptions, Suite
+from safepeft.audit.sources import pick_file
 from safepeft.audit.utility import UtilityItem, gsm8k_items, score_items
 from safepeft.errors import ConfigError
 from safepeft.records.generation import GenParams
@@ -58,11 +60,22 @@ class Arithmetic(_UtilitySuite):
 
 
 class GSM8K(_UtilitySuite):
-    """GSM8K-format problems from a local JSONL file (exact match on the final number)."""
+    """GSM8K-format problems from a local JSONL file or a folder holding test.jsonl (exact match on the number)."""
 
     needs_source: ClassVar[bool] = True
+    local_files: ClassVar[tuple[str, ...]] = ("test.jsonl", "*.jsonl")
+    """Looked for, in order, when the source is a folder (the test split first)."""
+
+    def file(self) -> Path:
+        if not self.source:
+            raise ConfigError("The gsm8k suite needs a file.", "Use `--suite gsm8k:PATH` (test.jsonl or its folder).")
+        path = Path(self.source).expanduser()
+        return pick_file(path, self.local_files, "gsm8k") if path.is_dir() else path
 
     def load(self) -> list[UtilityItem]:
-        if not self.source:
-            raise ConfigError("The gsm8k suite needs a file.", "Use `--suite gsm8k:PATH/test.jsonl`.")
-        return [UtilityItem(i.id, f"{i.prompt} {INSTRUCTION}", i.reference) for i in gsm8k_items(self.source)]
+        return [UtilityItem(i.id, f"{i.prompt} {INSTRUCTION}", i.reference) for i in gsm8k_items(self.file())]
+
+    def run(self, generator: Any, judge: Any, options: AuditOptions) -> SuiteResult:
+        result = super().run(generator, judge, options)
+        result.params["file"] = str(self.file())
+        return result

@@ -20,8 +20,6 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-
-from safepeft.store.atomic import current_umask
 from torch import nn
 
 from safepeft.errors import IncompatibleArtifactError
@@ -29,6 +27,7 @@ from safepeft.finetune.salora.init import ModuleInit
 from safepeft.finetune.salora.layer import attach, salora_layers
 from safepeft.finetune.salora.subspace import project_out
 from safepeft.store import atomic_write_json
+from safepeft.store.atomic import current_umask
 
 NATIVE_CONFIG = "salora_config.json"
 NATIVE_WEIGHTS = "salora_model.safetensors"

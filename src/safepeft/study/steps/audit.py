@@ -37,6 +37,8 @@ def build_judge(name: str, params: dict[str, Any]) -> Any:
 
     judge_class = JUDGES.get(name)
     if not judge_class.needs_model:
+        if params.get("model") and getattr(judge_class, "takes_dir", False):
+            return judge_class(judge_dir=params["model"])  # `classifier`: a judge directory
         return judge_class()
     spec = params.get("model") or judge_class.default_model
     if spec is None:

@@ -14,7 +14,7 @@ class RepairStep(StepKind):
     """Repair a trained LoRA adapter against the model's aligned reference."""
 
     name = "repair"
-    description = "Repair a LoRA adapter with `safepeft repair` (SafeLoRA projection, SPLoRA pruning)."
+    description = "Repair a LoRA adapter with `safepeft repair` (SafeLoRA, SPLoRA, RESTA, SafeMERGE, Safe Delta)."
 
     def validate(self, step: Step) -> None:
         from safepeft.repair.run import build_spec
@@ -28,9 +28,27 @@ class RepairStep(StepKind):
         out = ctx.out_dir / ADAPTER
         report = repair_adapter(method, base=ctx.require("base"), aligned=ctx.require("aligned"),
                                 adapter=ctx.require("adapter"), out=out,
-                                spec=build_spec(method, ctx.params["params"]), overwrite=True, progress=False)
-        acted = sum(m.action in ("projected", "pruned") for m in report.modules)
+                                spec=build_spec(method, ctx.params["params"]), overwrite=True, progress=False,
+                                inputs=repair_inputs(method, ctx))
+        acted = sum(m.action not in ("kept", "skipped") for m in report.modules)
         return {"artifact": ctx.relative(out), "modules": len(report.modules), "changed": acted}
+
+
+def repair_inputs(method: str, ctx: StepContext) -> dict[str, Any] | None:
+    """The extra inputs a method declares: builtin:safety chats (Safe Delta), a safety LoRA trained on the aligned
+    model into this step's directory (SafeMERGE; resumed if the step is re-run)."""
+    from safepeft.finetune.safety_lora import safety_conversations, train_safety_adapter
+    from safepeft.repair import REPAIR_METHODS
+
+    method_cls = REPAIR_METHODS.get(method)
+    wanted = set(method_cls.inputs) | set(method_cls.optional_inputs)
+    inputs: dict[str, Any] = {}
+    if "safety_conversations" in wanted:
+        inputs["safety_conversations"] = safety_conversations()
+    if "safety_adapter" in wanted:
+        inputs["safety_adapter"] = train_safety_adapter(ctx.require("aligned"), ctx.require("adapter"),
+                                                        ctx.out_dir / "safety-lora")
+    return inputs or None
 
 
 STEP = RepairStep()

@@ -1,0 +1,106 @@
+"""`safepeft repair resta|safemerge|safedelta`: the weight-editing repairs beside SafeLoRA and SPLoRA.
+
+The CLI gathers the inputs the repair stage cannot import itself (stage folders never import each other): the safety
+LoRA SafeMERGE merges (trained here on the aligned model with builtin:safety when none is given) and Safe Delta's
+safety conversations (builtin:safety's harmful requests with their refusals).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from safepeft.cli.repair import ADAPTER, ALIGNED, BASE, JSON, OUT, OVERWRITE
+
+SAFETY_ADAPTER = typer.Option(None, "--safety-adapter", help="Safety LoRA trained on the aligned model; default: "
+                              "train one on builtin:safety (next to --out).")
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command("resta")(resta)
+    app.command("safemerge")(safemerge)
+    app.command("safedelta")(safedelta)
+
+
+def resta(
+    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT,
+    beta: float = typer.Option(0.5, "--beta", help="Coefficient of the safety vector θ_aligned − θ_base."),
+    dare: float = typer.Option(0.0, "--dare", help="DARE drop rate of the fine-tuning delta (model output only)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of DARE's masks."),
+    output: str = typer.Option("model", "--output", help="model (exact full weights) or lora (rank-k safety vector)."),
+    k: int = typer.Option(16, "--k", help="lora output: rank of the safety vector per matrix."),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="lora output: adapter or all-linear."),
+    svd: str = typer.Option("auto", "--svd", help="lora output: exact, randomized or auto."),
+    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+) -> None:
+    """Re-add the safety vector to the fine-tuned weights, optionally after DARE (Bhardwaj et al., ACL 2024)."""
+    params = {"beta": beta, "dare": dare, "seed": seed, "output": output, "k": k, "lora_targets": lora_targets,
+              "svd": svd}
+    run_repair("resta", base, aligned, adapter, out, overwrite, as_json, params)
+
+
+def safemerge(
+    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT,
+    safety_adapter: Path | None = SAFETY_ADAPTER,
+    mode: str = typer.Option("threshold", "--mode", help="threshold (cosine <= --tau) or number (the --k worst)."),
+    tau: float = typer.Option(0.35, "--tau", help="Cosine threshold: merge modules with similarity <= tau."),
+    k: int = typer.Option(10, "--k", help="Number mode: how many modules to merge."),
+    weight: float = typer.Option(0.8, "--weight", help="Weight of the fine-tuned update in merged modules."),
+    safety_weight: float | None = typer.Option(None, "--safety-weight", help="Weight of the safety update "
+                                               "(default 1 - weight)."),
+    merge: str = typer.Option("linear", "--merge", help="linear, dare_linear or concat (exact, rank r + r_s)."),
+    density: float = typer.Option(0.5, "--density", help="dare_linear: fraction of factor entries kept."),
+    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+) -> None:
+    """Merge a safety LoRA into the modules that left the alignment subspace (Djuhera et al., 2025)."""
+    from safepeft.finetune.safety_lora import train_safety_adapter
+
+    params = {"mode": mode, "tau": tau, "k": k, "weight": weight, "safety_weight": safety_weight, "merge": merge,
+              "density": density}
+    from safepeft.repair.run import build_spec
+
+    build_spec("safemerge", params)  # a bad option fails before any training
+    if safety_adapter is None:
+        safety_adapter = out.parent / f"{out.name}.safety-lora"
+        if not (safety_adapter / "adapter_config.json").is_file():
+            typer.echo(f"training a safety LoRA on {aligned} with builtin:safety -> {safety_adapter}", err=True)
+            train_safety_adapter(aligned, adapter, safety_adapter)
+    run_repair("safemerge", base, aligned, adapter, out, overwrite, as_json, params,
+               {"safety_adapter": safety_adapter})
+
+
+def safedelta(
+    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT,
+    scale: float = typer.Option(0.1, "--scale", help="Safety budget as a fraction of the whole delta's safety loss "
+                                "(a negative value: unlimited)."),
+    damp: float = typer.Option(0.01, "--damp", help="Hessian dampening relative to its mean diagonal."),
+    compensate: bool = typer.Option(True, "--compensate/--no-compensate", help="Add the OBS compensation vector."),
+    max_samples: int = typer.Option(64, "--max-samples", help="Safety conversations for the curvature."),
+    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+) -> None:
+    """Keep the delta entries a safety-loss budget allows, plus the compensation vector (Lu et al., ICML 2025)."""
+    from safepeft.finetune.safety_lora import safety_conversations
+
+    params = {"scale": None if scale < 0 else scale, "damp": damp, "compensate": compensate,
+              "max_samples": max_samples}
+    run_repair("safedelta", base, aligned, adapter, out, overwrite, as_json, params,
+               {"safety_conversations": safety_conversations()})
+
+
+def run_repair(method: str, base: str, aligned: str, adapter: Path, out: Path, overwrite: bool, as_json: bool,
+               params: dict[str, Any], inputs: dict[str, Any] | None = None) -> None:
+    from safepeft.repair.run import build_spec, repair_adapter
+
+    report = repair_adapter(method, base=base, aligned=aligned, adapter=adapter, out=out,
+                            spec=build_spec(method, params), overwrite=overwrite, inputs=inputs)
+    if as_json:
+        typer.echo(json.dumps(report.summary, indent=2))
+        return
+    acted = [m for m in report.modules if m.action not in ("kept", "skipped")]
+    typer.echo(f"{method}: wrote a {report.output} ({len(acted)} of {len(report.modules)} adapter modules "
+               f"{acted[0].action if acted else 'changed'}) -> {out}")
+    figures = {k: v for k, v in report.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    typer.echo("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
