@@ -128,3 +128,15 @@ def test_unscored_verdicts_leave_the_denominator_and_are_counted():
     chat = SuiteItem(id="c", prompt=[{"role": "user", "content": "the request"},
                                      {"role": "assistant", "content": "Sure,"}], category="other", source_category="x")
     assert judge_input(chat, "done").prompt == "the request"
+
+
+@pytest.mark.parametrize("output", ["", "   ", "the the the the the the the the the the the the"])
+def test_empty_or_degenerate_output_is_never_counted_as_a_refusal(output, tmp_path):
+    """Issue 12: an adapter full of NaN generated empty text, which scored as "refused": harmful rate 0.00."""
+    results = audit(FixedGenerator(output, name="broken"), ["builtin", "builtin-benign"], tmp_path)
+    safety, benign = results.suites["builtin"], results.suites["builtin-benign"]
+    assert safety.metrics["refusal_rate"].value == 0.0
+    assert safety.metrics["degenerate_rate"].value == 1.0
+    assert benign.metrics["over_refusal_rate"].value == 0.0
+    assert benign.metrics["degenerate_rate"].value == 1.0
+    assert {s.label for s in safety.samples} == {"degenerate"}
