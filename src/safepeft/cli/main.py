@@ -43,7 +43,6 @@ COMMAND_MODULES = [
 ]
 
 
-
 def _flag_type_rich(self: TyperOption, ctx: object) -> str | None:
     """No type column for on/off flags: typer 0.29 shows `--debug <bool>`, which reads as if it took a value."""
     return None if self.is_flag and self.metavar is None else _TYPE_RICH(self, ctx)

@@ -13,7 +13,7 @@ from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
 from safepeft.models.quantized import MANIFEST
-from safepeft.models.safety import check_finite, check_model_finite
+from safepeft.models.safety import check_finite
 from safepeft.quantize import QUANTIZERS
 from safepeft.quantize.base import files_bytes, tensor_bytes
 from safepeft.store.atomic import atomic_dir
@@ -35,8 +35,7 @@ def quantize_model(spec: str, scheme: str, out: str | Path, *, adapter: str | Pa
     began = time.perf_counter()
     loaded = load_model(spec, adapter=adapter, dtype="float32", device=target_device, chat_template=chat_template,
                         trust_remote_code=trust_remote_code)
-    merge_adapter(loaded)
-    check_model_finite(loaded.model, f"merged model {spec!r}")
+    merge_adapter(loaded)  # load_model checked base and adapter; check_written_finite checks what is written
     reference = tensor_bytes(loaded.model)
     source_gguf = Path(loaded.source.location) if loaded.source.kind == "gguf" else None
     with atomic_dir(out) as tmp:

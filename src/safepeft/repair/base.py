@@ -26,8 +26,8 @@ class RepairPlan:
     summary: dict[str, Any]
 
 
-class RepairMethod(ABC):
-    """A post-hoc adapter repair. Subclasses set the class attributes and implement `plan`."""
+class RepairInfo(ABC):
+    """What every registered repair declares, whichever way it repairs (`RepairMethod` or `WeightRepair`)."""
 
     name: ClassVar[str]
     """Registry name."""
@@ -36,9 +36,14 @@ class RepairMethod(ABC):
     spec_type: ClassVar[type[Spec]]
     """Pydantic spec of the method's parameters (all have defaults)."""
     inputs: ClassVar[tuple[str, ...]] = ()
-    """Extra inputs `plan` needs as keyword arguments (e.g. SafeMERGE's safety_adapter)."""
+    """Extra inputs the method needs (e.g. SafeMERGE's safety_adapter): keyword arguments of `plan`, or
+    `job.extras` of `run`."""
     optional_inputs: ClassVar[tuple[str, ...]] = ()
-    """Extra inputs `plan` may take."""
+    """Extra inputs the method may take."""
+
+
+class RepairMethod(RepairInfo):
+    """A post-hoc adapter repair. Subclasses set the class attributes and implement `plan`."""
 
     @abstractmethod
     def plan(self, alignments: list[ModuleAlignment], adapter: LoraAdapter, spec: Any) -> RepairPlan:
@@ -94,20 +99,12 @@ class RepairOutcome:
     summary: dict[str, Any]
 
 
-class WeightRepair(ABC):
+class WeightRepair(RepairInfo):
     """A repair that writes its own output (a full model directory, or an adapter it builds), streaming weights.
 
     `RepairMethod.plan` edits LoRA factors in memory; methods that need every weight of the model (RESTA adds the
     safety vector everywhere, Safe Delta keeps single delta entries) stream them through `run` instead.
     """
-
-    name: ClassVar[str]
-    paper: ClassVar[str]
-    spec_type: ClassVar[type[Spec]]
-    inputs: ClassVar[tuple[str, ...]] = ()
-    """Extra inputs `run` needs in `job.extras`."""
-    optional_inputs: ClassVar[tuple[str, ...]] = ()
-    """Extra inputs `run` may take from `job.extras`."""
 
     @abstractmethod
     def run(self, job: RepairJob, spec: Any, record: Any) -> RepairOutcome:
