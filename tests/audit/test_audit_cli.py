@@ -32,7 +32,7 @@ def test_audit_writes_results_and_prints_tables(tiny_model_dir, tmp_path, shared
 
 def test_classifier_is_the_default_judge_of_audit_study_and_demo():
     from safepeft.cli.audit import JUDGE
-    from safepeft.cli.demo import demo_study
+    from safepeft.study.builtin import demo_study
     from safepeft.study.spec import AuditEntry, parse_study
 
     assert JUDGE.default == "classifier"

@@ -39,6 +39,11 @@ class AuditOptions(Spec):
     """Jailbreak attacks (`--attack NAME`) that jailbreak suites apply to their base suite's prompts."""
     prompt_kind: Literal["harmful", "benign"] = "harmful"
     """What the prompts of `--suite prompts:FILE` are (`--kind`): harmful requests, or benign ones (over-refusal)."""
+    split: Literal["all", "validation", "test"] = "all"
+    """Which items of each suite: all, or the validation or test part of a split by item-id hash (choose
+    hyper-parameters on `validation`, report on `test`)."""
+    validation_share: float = Field(0.3, gt=0.0, lt=1.0)
+    """Share of each suite's items in the validation part of the split."""
 
 
 class SuiteItem(Spec):

@@ -99,13 +99,21 @@ class PromptSuite(Suite):
     def run(self, generator: Generator, judge: Any, options: AuditOptions) -> SuiteResult:
         if judge is None:
             raise ConfigError(f"The {self.name} suite needs a judge.", "Pass --judge NAME (default: classifier).")
-        items = select_items(self.items(), options.per_category, options.limit, options.seed)
+        items = select_items(self.items(), options.per_category, options.limit, options.seed,
+                             options.split, options.validation_share)
         params = GenParams(max_new_tokens=options.max_new_tokens, system_prompt=options.system_prompt)
         completions = generator.generate([item.prompt for item in items], params)
         pairs = zip(items, completions, strict=True)
         verdicts = judge.judge([judge_input(item, completion) for item, completion in pairs])
         extra = {"source": self.source_label(), "available": len(self.items()), **self.source_params()}
         return score_generations(self.kind, items, completions, verdicts, options, extra)
+
+
+def split_params(options: AuditOptions) -> dict[str, Any]:
+    """The split in a result's params (nothing for ``all``, so unsplit results read as before)."""
+    if options.split == "all":
+        return {}
+    return {"split": options.split, "validation_share": options.validation_share}
 
 
 def judge_input(item: SuiteItem, completion: str) -> JudgeInput:
@@ -173,7 +181,8 @@ def score_generations(
     run_params = {
         "n_unscored": sum(v.harmful is None for v in verdicts) if kind != "overrefusal" else 0,
         "limit": options.limit, "per_category": options.per_category, "seed": options.seed,
-        "max_new_tokens": options.max_new_tokens, "system_prompt": options.system_prompt, **(params or {}),
+        "max_new_tokens": options.max_new_tokens, "system_prompt": options.system_prompt, **split_params(options),
+        **(params or {}),
     }
     return SuiteResult(kind=kind, n=len(items), metrics=overall, by_category=by_category, params=run_params,
                        samples=samples)

@@ -1,5 +1,8 @@
 """`safepeft audit`: run suites against a model (or endpoint), judge, write DIR/results.json, print tables.
 
+With several ``--adapter``s the base is loaded once and each adapter is attached to it in turn (and taken off again,
+no merge), so N adapters cost one model load; each gets its own run directory OUT/<adapter dir name>.
+
 ``build_generator`` is the one place where what is audited is composed: backend (local model / OpenAI-compatible
 endpoint) -> optional guardrail wrapper -> ``CachedGenerator`` over the run store. Extensions (guards, other
 backends for quantized models) plug in there; the runner only sees a Generator.
@@ -7,14 +10,18 @@ backends for quantized models) plug in there; the runner only sees a Generator.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from safepeft.cli import options
 from safepeft.records.results import ArtifactRef
@@ -38,14 +45,22 @@ GUARD_CALIBRATION = typer.Option(None, "--guard-calibration", help="Benign promp
                                  "the perplexity guard (default: a built-in set).")
 BACKEND = typer.Option("auto", "--backend", help="auto (llama.cpp for `quantize --scheme gguf-*` dirs), hf, llamacpp.")
 N_CTX = typer.Option(4096, "--n-ctx", min=256, help="Context size of the llama.cpp backend.")
+JUDGE_ACCURACY = typer.Option(None, "--judge-accuracy", help="`safepeft judge-eval --format json` output for this "
+                              "judge: its rates get judge-corrected estimates.")
+ADAPTERS = typer.Option(None, "--adapter", help="PEFT adapter directory applied on top of the model. Repeatable: "
+                        "several adapters are audited on one loaded base, each into OUT/<adapter dir name>.")
 
 
 def build_generator(
     model: str, adapter: Path | None, store: Any, *, base_url: str | None = None, api_key_env: str | None = None,
     batch_size: int = 16, dtype: str = "auto", device: str = "auto", chat_template: Path | None = None,
     trust_remote_code: bool = False, guard: Any = None, backend: str = "auto", n_ctx: int = 4096,
+    loaded: Any = None, loads: dict[Any, Any] | None = None,
 ) -> tuple[Any, ArtifactRef, ArtifactRef | None]:
-    """(cached generator, model ref, adapter ref). ``guard(generator) -> generator`` wraps before the cache."""
+    """(cached generator, model ref, adapter ref). ``guard(generator) -> generator`` wraps before the cache.
+
+    ``loaded``: ``model`` (with ``adapter`` attached) already in memory. ``loads``: models loaded earlier in this
+    command by (spec, dtype, device), reused for models without an adapter (judges, attackers across adapters)."""
     from safepeft.models.cached import CachedGenerator
     from safepeft.models.llamacpp import select_backend
     from safepeft.models.quantized import describe
@@ -62,7 +77,10 @@ def build_generator(
         model_ref = ArtifactRef(spec=model, fingerprint=generator.fingerprint, params=generator.model_params())
         adapter_ref = None
     else:
-        loaded = options.load(model, adapter, dtype, device, chat_template, trust_remote_code)
+        if loaded is None and adapter is None:
+            loaded = load_shared(model, loads, dtype, device, chat_template, trust_remote_code)
+        elif loaded is None:
+            loaded = options.load(model, adapter, dtype, device, chat_template, trust_remote_code)
         generator = loaded.generator(batch_size=batch_size)
         model_ref = ArtifactRef(spec=model, fingerprint=loaded.fingerprint,
                                 params={"backend": "hf", "dtype": loaded.dtype, "source": loaded.source.kind,
@@ -72,6 +90,17 @@ def build_generator(
     if guard is not None:
         generator = guard(generator)
     return CachedGenerator(generator, store, chunk_size=batch_size), model_ref, adapter_ref
+
+
+def load_shared(spec: str, loads: dict[Any, Any] | None, dtype: str, device: str, chat_template: Path | None,
+                trust_remote_code: bool) -> Any:
+    """``spec`` loaded without an adapter; with ``loads`` (several --adapter), once per command."""
+    if loads is None:
+        return options.load(spec, None, dtype, device, chat_template, trust_remote_code)
+    key = (spec, dtype, device, chat_template, trust_remote_code)
+    if key not in loads:
+        loads[key] = options.load(spec, None, dtype, device, chat_template, trust_remote_code)
+    return loads[key]
 
 
 def build_judge(name: str, judge_model: str | None, judge_base_url: str | None, api_key_env: str | None,
@@ -93,7 +122,7 @@ def build_judge(name: str, judge_model: str | None, judge_base_url: str | None, 
 
 def audit(
     model: str = options.MODEL,
-    adapter: Path | None = options.ADAPTER,
+    adapter: list[Path] | None = ADAPTERS,
     suite: list[str] = SUITE,
     judge: str = JUDGE,
     out: Path = OUT,
@@ -122,19 +151,21 @@ def audit(
     backend: str = BACKEND,
     n_ctx: int = N_CTX,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT/results.json of another model."),
-    judge_accuracy: Path | None = typer.Option(None, "--judge-accuracy", help="`safepeft judge-eval --format json` "
-                                               "output for this judge: its rates get judge-corrected estimates."),
+    judge_accuracy: Path | None = JUDGE_ACCURACY,
     kind: str = typer.Option("harmful", "--kind", help="What `--suite prompts:FILE` holds: harmful (safety "
                              "metrics) or benign (over-refusal metrics)."),
-    json_line: bool = typer.Option(False, "--json", help='End with one JSON line {"results": PATH} for scripts.'),
+    json_line: bool = typer.Option(False, "--json", help='End with one JSON line {"results": PATH} for scripts '
+                                   '(several --adapter: {"results": [PATH, ...]}).'),
 ) -> None:
-    """Audit safety (11 hazard categories), over-refusal and more; writes OUT/results.json."""
+    """Audit safety (11 hazard categories), over-refusal and more; writes OUT/results.json.
+
+    Several --adapter: the base is loaded once and each adapter's results go to OUT/<adapter dir name>."""
     from pydantic import ValidationError
 
     from safepeft.audit.attacks import ATTACKS
     from safepeft.audit.base import AuditOptions
     from safepeft.audit.runner import RESULTS_FILE, build_suites, run_audit
-    from safepeft.audit.summary import results_tables
+    from safepeft.audit.summary import WIDTH, results_tables
     from safepeft.errors import ConfigError
     from safepeft.store import RunStore
 
@@ -158,39 +189,121 @@ def audit(
     if guard:
         GUARDS.get(guard)
     check_out_dir(out)
-    created, store = not out.exists(), None
-    try:
-        with run_dir_lock(out):
-            check_results_owner(out / RESULTS_FILE, model, adapter, overwrite)
-            store = RunStore(out)
-            load = dict(batch_size=batch_size, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-            judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
-            if judge_accuracy is not None:
-                from safepeft.audit.judge_error import read_judge_eval
+    adapters = list(adapter or [])
+    runs: list[tuple[Path | None, Path]] = [(adapters[0] if adapters else None, out)]
+    load: dict[str, Any] = dict(batch_size=batch_size, dtype=dtype, device=device,
+                                trust_remote_code=trust_remote_code)
+    base = None
+    if len(adapters) > 1:
+        runs = several_adapter_runs(out, adapters, model, base_url, backend, overwrite)
+        load["loads"] = {}  # judge, guard and attacker models are loaded once too
+        base = options.load(model, None, dtype, device, chat_template, trust_remote_code)
 
-                judge_obj.measured = read_judge_eval(judge_accuracy)
-            guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
-            generator, model_ref, adapter_ref = build_generator(
-                model, adapter, store, base_url=base_url, api_key_env=api_key_env, chat_template=chat_template,
-                guard=guard_hook, backend=backend, n_ctx=n_ctx, **load)
-            if attack:
-                suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store, load)
-            results = run_audit(generator, suites, judge_obj, audit_options, model=model_ref, adapter=adapter_ref,
-                                guard=guard_hook.ref() if guard_hook else None, out_dir=out, store=store,
-                                provenance={"command": ["safepeft", *sys.argv[1:]]})
-    except Exception:
-        # A failure before any work (a NaN or pickled model, a bad adapter or judge) leaves no run directory.
-        if created and (store is None or store.is_empty()):
-            if store is not None:
-                store.close()
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    def run_one(run_dir: Path, adapter_path: Path | None, loaded: Any) -> Any:
+        created, store = not run_dir.exists(), None
+        try:
+            with run_dir_lock(run_dir):
+                check_results_owner(run_dir / RESULTS_FILE, model, adapter_path, overwrite)
+                store = RunStore(run_dir)
+                judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
+                if judge_accuracy is not None:
+                    from safepeft.audit.judge_error import read_judge_eval
+
+                    judge_obj.measured = read_judge_eval(judge_accuracy)
+                guard_hook = build_guard(guard, guard_model, guard_calibration, load) if guard else None
+                generator, model_ref, adapter_ref = build_generator(
+                    model, adapter_path, store, base_url=base_url, api_key_env=api_key_env,
+                    chat_template=chat_template, guard=guard_hook, backend=backend, n_ctx=n_ctx, loaded=loaded,
+                    **load)
+                run_suites = suites
+                if attack:
+                    run_suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store,
+                                               load)
+                return run_audit(generator, run_suites, judge_obj, audit_options, model=model_ref,
+                                 adapter=adapter_ref, guard=guard_hook.ref() if guard_hook else None, out_dir=run_dir,
+                                 store=store, provenance={"command": ["safepeft", *sys.argv[1:]]})
+        except Exception:
+            # A failure before any work (a NaN or pickled model, a bad adapter or judge) leaves no run directory.
+            if created and (store is None or store.is_empty()):
+                if store is not None:
+                    store.close()
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+
     console = Console()
-    for table in results_tables(results):
-        console.print(table)
-    warn_small_samples(results)
+    results = None
+    parent_created = base is not None and not out.exists()
+    try:
+        for adapter_path, run_dir in runs:
+            if base is None:
+                results = run_one(run_dir, adapter_path, None)
+            else:
+                assert adapter_path is not None  # several_adapter_runs pairs every directory with its adapter
+                with attached(base, adapter_path) as view:
+                    results = run_one(run_dir, adapter_path, view)
+                # soft_wrap: a path is never broken across lines
+                console.print(Text.assemble((f"adapter {adapter_path}", "bold"), f" -> {run_dir / RESULTS_FILE}"),
+                              soft_wrap=True)
+            for table in results_tables(results, width=min(console.width, WIDTH)):
+                console.print(table)
+    except Exception:
+        if parent_created:
+            with contextlib.suppress(OSError):  # only removed while empty: finished adapters keep their results
+                out.rmdir()
+        raise
+    warn_small_samples(results)  # the same suites and subsets for every adapter: one warning is enough
     if json_line:
-        typer.echo(json.dumps({"results": str(out / RESULTS_FILE)}))
+        paths = [str(run_dir / RESULTS_FILE) for _, run_dir in runs]
+        typer.echo(json.dumps({"results": paths[0] if base is None else paths}))
+
+
+def several_adapter_runs(out: Path, adapters: list[Path], model: str, base_url: str | None, backend: str,
+                         overwrite: bool) -> list[tuple[Path | None, Path]]:
+    """(adapter, OUT/<adapter dir name>) for each adapter, after every check that needs no model."""
+    from safepeft.audit.runner import RESULTS_FILE
+    from safepeft.errors import ConfigError
+    from safepeft.models.safety import check_adapter_dir
+
+    if base_url is not None:
+        raise ConfigError(f"--adapter was given {len(adapters)} times with --base-url, but an endpoint serves a "
+                          "fixed model and cannot apply local adapters.",
+                          "Drop --base-url to load --model here, or audit each adapter's endpoint separately.")
+    if backend == "llamacpp":
+        raise ConfigError(f"--adapter was given {len(adapters)} times with --backend llamacpp, which cannot apply "
+                          "PEFT adapters.", "Use --backend hf (or auto), or merge each adapter first "
+                          "(safepeft quantize --adapter DIR ...) and audit the merged models one by one.")
+    if (out / RESULTS_FILE).is_file():
+        raise ConfigError(f"--out {out} holds the results of a one-model audit, but with several --adapter it is "
+                          "the parent of one run directory per adapter.", "Choose another --out.")
+    runs: list[tuple[Path | None, Path]] = []
+    taken: set[str] = set()
+    for path in adapters:
+        check_adapter_dir(path)  # a bad third adapter fails now, not after two audits
+        name = path.resolve().name or "adapter"
+        unique, index = name, 2
+        while unique in taken:
+            unique, index = f"{name}-{index}", index + 1
+        taken.add(unique)
+        check_out_dir(out / unique)
+        check_results_owner(out / unique / RESULTS_FILE, model, path, overwrite)
+        runs.append((path, out / unique))
+    return runs
+
+
+@contextlib.contextmanager
+def attached(base: Any, adapter: Path) -> Iterator[Any]:
+    """A view of the loaded ``base`` with ``adapter`` on top; on exit the base's own modules are back (no merge)."""
+    from safepeft.models.loader import attach_adapter
+
+    view = dataclasses.replace(base)
+    attach_adapter(view, adapter)
+    try:
+        yield view
+    finally:
+        # LoRA-like adapters replace base modules in place; unload() puts the originals back. Prompt-learning
+        # adapters only wrap the model, which dropping the view undoes.
+        if not view.model.active_peft_config.is_prompt_learning:
+            view.model.unload()
 
 
 def warn_small_samples(results: Any) -> None:
@@ -239,8 +352,8 @@ def build_guard(name: str, guard_model: str | None, calibration: Path | None, lo
     from safepeft.guard.build import GuardFactory
 
     GUARDS.get(name)  # unknown names fail before any model is loaded
-    model_obj = (options.load(guard_model, None, load["dtype"], load["device"], None, load["trust_remote_code"])
-                 if guard_model else None)
+    model_obj = (load_shared(guard_model, load.get("loads"), load["dtype"], load["device"], None,
+                             load["trust_remote_code"]) if guard_model else None)
     prompts = [p for p in read_prompts(calibration) if isinstance(p, str)] if calibration else None
     return GuardFactory(name, model_obj, guard_model, prompts)
 

@@ -14,6 +14,8 @@ ADAPTER = typer.Option(..., "--adapter", help="Trained LoRA adapter directory (t
 OUT = typer.Option(..., "--out", help="Directory for the repaired adapter (+ safepeft_repair.json).")
 MODE = typer.Option("number", "--mode", help="threshold (score vs --tau) or number (the --k worst modules).")
 K = typer.Option(10, "--k", min=1, help="Number mode: how many modules to repair.")
+STRICT = typer.Option(False, "--strict", help="Refuse an adapter whose safepeft_train.json is missing or names "
+                      "another model than --aligned (default: warn).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing --out directory.")
 JSON = typer.Option(False, "--json", help="Print safepeft_repair.json's summary as JSON.")
 
@@ -25,39 +27,73 @@ repair_app = typer.Typer(help="Repair a LoRA adapter post hoc (SafeLoRA, SPLoRA,
 def safelora(
     base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT, mode: str = MODE,
     tau: float = typer.Option(0.5, "--tau", help="Threshold mode: project modules with cosine similarity <= tau."),
-    k: int = K, overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    k: int = K, strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
 ) -> None:
     """Project the least-aligned LoRA modules onto the alignment subspace (Hsu et al., NeurIPS 2024)."""
-    _run("safelora", base, aligned, adapter, out, overwrite, as_json, {"mode": mode, "tau": tau, "k": k})
+    _run("safelora", base, aligned, adapter, out, overwrite, as_json,
+         {"mode": mode, "tau": tau, "k": k, "strict": strict})
+
+
+def _count_or_share(raw: str | None) -> int | float | None:
+    """--k as typed: an integer is a count of modules, anything else must be a share in (0, 1)."""
+    if raw is None:
+        return None
+    try:
+        value: int | float = int(raw)
+    except ValueError:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+    if (isinstance(value, int) and value < 1) or (isinstance(value, float) and not 0 < value < 1):
+        raise typer.BadParameter(f"expected a count of modules (an integer >= 1) or a share in (0, 1) such as 0.25, "
+                                 f"got {raw!r}.")
+    return value
 
 
 @repair_app.command("splora")
 def splora(
     base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT, mode: str = MODE,
     tau: float = typer.Option(1.0, "--tau", help="Threshold mode: prune modules with E-DIEM >= tau (direction far)."),
-    k: int = K,
+    k: str | None = typer.Option(None, "--k", callback=_count_or_share, help="Number mode: how many modules to "
+                                 "prune, a count (e.g. 3) or a share of the adapter's modules (e.g. 0.25, the "
+                                 "default)."),
     reference: str = typer.Option("shape", "--reference", help="E-DIEM reference set: shape (modules of the same "
                                   "shape) or all."),
     statistic: str = typer.Option("median-iqr", "--statistic", help="Reference centre/spread: median-iqr or "
                                   "mean-std."),
     direction: str = typer.Option("far", "--direction", help="far: prune modules farthest from the alignment "
                                   "subspace (paper's intent); near: the official code's choice."),
-    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
 ) -> None:
     """Prune the LoRA modules that moved away from the alignment subspace, scored by E-DIEM (Ao et al., 2025)."""
-    params = {"mode": mode, "tau": tau, "k": k, "reference": reference, "statistic": statistic,
-              "direction": direction}
+    params = {"mode": mode, "tau": tau, "reference": reference, "statistic": statistic, "direction": direction,
+              "strict": strict} | ({"k": k} if k is not None else {})
     _run("splora", base, aligned, adapter, out, overwrite, as_json, params)
 
 
 def _run(method: str, base: str, aligned: str, adapter: Path, out: Path, overwrite: bool, as_json: bool,
          params: dict[str, Any]) -> None:
     import json
+    import warnings
 
-    from safepeft.repair.run import build_spec, repair_adapter
+    from safepeft.repair.run import RepairWarning, build_spec, repair_adapter
 
-    report = repair_adapter(method, base=base, aligned=aligned, adapter=adapter, out=out,
-                            spec=build_spec(method, params), overwrite=overwrite)
+    spec = build_spec(method, params)
+    library_show = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *rest: Any) -> None:
+        if issubclass(category, RepairWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            library_show(message, category, *rest)
+
+    with warnings.catch_warnings():
+        # main() silences library UserWarnings; ours are about this repair's inputs: print them as they happen.
+        warnings.simplefilter("always", RepairWarning)
+        warnings.showwarning = show
+        report = repair_adapter(method, base=base, aligned=aligned, adapter=adapter, out=out, spec=spec,
+                                overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(report.summary, indent=2))
         return

@@ -51,7 +51,11 @@ def _printer(console: Console):
 
 @app.command("run")
 def run(
-    study: Path = typer.Argument(..., help="STUDY.yaml (see docs/study.md)."),
+    study: Path | None = typer.Argument(None, help="STUDY.yaml (see docs/study.md); or --builtin NAME."),
+    builtin: str | None = typer.Option(None, "--builtin", help="A built-in study instead of a file: efficacy, "
+                                       "efficacy-quick (docs/efficacy.md), demo, demo-quick."),
+    suites: list[str] = typer.Option([], "--suite", help="With --builtin: an extra audit suite (repeatable), e.g. "
+                                     "advbench:PATH or xstest:PATH, to reach the protocol's item counts."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<study name>); "
                                     "re-running resumes, recomputing only steps whose inputs changed."),
     ray: str | None = RAY,
@@ -61,8 +65,14 @@ def run(
     """Run (or resume) a study, then write RUN_DIR/report.html."""
     from safepeft.store.lock import run_dir_lock
     from safepeft.study import load_study, run_study
+    from safepeft.study.builtin import builtin_study
 
-    spec = load_study(study)
+    if (study is None) == (builtin is None):
+        raise ConfigError("Give a STUDY.yaml or --builtin NAME (not both, not neither).",
+                          "For example `safepeft study run --builtin efficacy-quick`.")
+    if suites and builtin is None:
+        raise ConfigError("--suite adds suites to a built-in study only.", "Add them to `audit.suites` in the YAML.")
+    spec = builtin_study(builtin, suites) if builtin is not None else load_study(study)
     console = Console()
     run_dir = out or Path("runs") / spec.name
     if run_dir.exists() and not run_dir.is_dir():

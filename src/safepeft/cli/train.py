@@ -27,6 +27,7 @@ METHOD_FLAGS = {
                                 help="SaLoRA safety calibration rows (default builtin:safety)."),
 }
 SET = typer.Option(None, "--set", help="Other method option KEY=VALUE (JSON value), repeatable.")
+OUT = typer.Option(..., "--out", help="Output adapter directory.")
 DATA_FLAGS = {
     "messages_column": typer.Option("messages", "--messages-column", help="Column with chat messages."),
     "prompt_column": typer.Option("prompt", "--prompt-column", help="Column with the user turn."),
@@ -47,6 +48,11 @@ LOOP_FLAGS = {
     "schedule": typer.Option("linear", "--schedule", help="constant, linear or cosine decay."),
     "weight_decay": typer.Option(0.0, "--weight-decay", min=0.0),
     "checkpoint_every": typer.Option(50, "--checkpoint-every", min=1, help="Checkpoint every N steps."),
+    # None: TrainSpec's default applies, so each default is declared once, in the spec.
+    "eval_steps": typer.Option(None, "--eval-steps", min=1, help="Compute the --eval-data loss every N steps and "
+                               "after the last one."),
+    "log_to": typer.Option(None, "--log-to", help="Also log train loss, learning rate and eval loss to "
+                           "`tensorboard` (OUT/tensorboard) or `wandb` (offline unless WANDB_MODE is set)."),
 }
 
 
@@ -74,7 +80,10 @@ def train_cmd(
     data: str = typer.Option(..., "--data", help="JSONL/JSON/CSV/Parquet file, a datasets save_to_disk folder, "
                              "builtin:NAME or a hub dataset id (formats: messages, ShareGPT conversations, "
                              "prompt/completion, prompt/response, Alpaca, text)."),
-    out: Path = typer.Option(..., "--out", help="Output adapter directory."),
+    out: Path = OUT,
+    eval_data: str | None = typer.Option(None, "--eval-data", help="Validation rows in any --data format (same "
+                                         "column options); their loss is shown and recorded during training."),
+    eval_split: str | None = typer.Option(None, "--eval-split", help="Split of a hub --eval-data (default: --split)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     set_: list[str] = SET,
@@ -88,20 +97,33 @@ def train_cmd(
     from safepeft.finetune import FINETUNE_METHODS
     from safepeft.finetune.dataset import load_train_data
     from safepeft.finetune.rows import DataSpec
-    from safepeft.finetune.trainer import TrainSpec, train
+    from safepeft.finetune.trainer import TrainSpec, metric_logger, train
 
     chosen = FINETUNE_METHODS.get(method)
     method_spec = chosen.make_spec(**method_options({k: flags[k] for k in METHOD_FLAGS}, set_))
     spec = _spec(TrainSpec, method=method, **{k: flags[k] for k in LOOP_FLAGS})
     data_spec = _spec(DataSpec, source=data, **{k: flags[k] for k in DATA_FLAGS})
+    eval_spec = None
+    if eval_data is not None:  # --limit caps the training rows only
+        eval_options = {k: flags[k] for k in DATA_FLAGS if k != "limit"} | {"split": eval_split or flags["split"]}
+        eval_spec = _spec(DataSpec, source=eval_data, **eval_options)
+    metric_logger(spec.log_to)  # a missing logging library fails before the model loads
     loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
     train_data = load_train_data(data_spec, loaded.tokenizer, spec.max_length)
     typer.echo(train_data.describe(), err=True)
     report_skipped(train_data.skipped)
-    result = train(loaded, train_data, spec, method_spec, out, resume=resume, overwrite=overwrite)
+    held_out = None
+    if eval_spec is not None:
+        held_out = load_train_data(eval_spec, loaded.tokenizer, spec.max_length)
+        typer.echo(f"eval {held_out.describe()}", err=True)
+        report_skipped(held_out.skipped)
+    result = train(loaded, train_data, spec, method_spec, out, resume=resume, overwrite=overwrite,
+                   eval_data=held_out)
     record = result.record
-    typer.echo(f"Saved {method} adapter to {out} ({record.steps} steps, final loss {record.final_loss:.4f}, "
-               f"{record.data['rows']} rows, {record.wall_time_s:.1f} s).")
+    evaluated = record.extras.get("eval")
+    eval_note = f", eval loss {evaluated['final_loss']:.4f}" if evaluated else ""
+    typer.echo(f"Saved {method} adapter to {out} ({record.steps} steps, final loss {record.final_loss:.4f}"
+               f"{eval_note}, {record.data['rows']} rows, {record.wall_time_s:.1f} s).")
 
 
 def report_skipped(skipped: list[Any]) -> None:
@@ -136,7 +158,7 @@ def with_flags(command: Any, *groups: dict[str, Any]) -> Any:
 _TYPES = {"rank": int, "alpha": float, "dropout": float, "num_virtual_tokens": int, "encoder_hidden_size": int,
           "epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "grad_accum": int,
           "max_length": int, "seed": int, "warmup_steps": int, "weight_decay": float, "checkpoint_every": int,
-          "skip_bad_rows": bool, "limit": int}
+          "eval_steps": int, "skip_bad_rows": bool, "limit": int}
 
 
 def _type(name: str) -> Any:

@@ -3,6 +3,7 @@
 Determinism is what makes ``--resume`` exact: the data order of epoch e is a permutation seeded by (seed, e), the
 learning rate is a pure function of the step, and a checkpoint stores the trainable tensors, the optimizer state and
 the RNG state (dropout). Resuming from step k therefore replays steps k+1.. bit for bit on the same hardware.
+Evaluation (``eval_data``) runs in eval mode without gradients: it draws no random numbers and changes no weight.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from pydantic import Field
 
 from safepeft import progress
-from safepeft.errors import ConfigError, ResumeError
+from safepeft.errors import ConfigError, ResumeError, missing_dependency
 from safepeft.finetune import FINETUNE_METHODS
 from safepeft.finetune.base import IGNORE_INDEX, FinetuneMethod, MethodSpec, PrepareContext, collate
 from safepeft.finetune.checkpoint import (
@@ -42,6 +43,8 @@ from safepeft.records.base import Spec
 from safepeft.store import atomic_write_json
 
 CHECKPOINTS = "checkpoints"
+LOG_DIRS = {"tensorboard": "tensorboard", "wandb": "wandb"}
+"""Sub-directory of the output that each --log-to backend writes to."""
 
 
 class TrainSpec(Spec):
@@ -71,6 +74,10 @@ class TrainSpec(Spec):
     """Gradient clipping norm (None: no clipping)."""
     checkpoint_every: int = Field(50, ge=1)
     """Write a resumable checkpoint every N steps."""
+    eval_steps: int = Field(50, ge=1)
+    """With eval data: compute its loss every N steps and after the last step."""
+    log_to: Literal["tensorboard", "wandb"] | None = None
+    """Also log train loss, learning rate and eval loss to TensorBoard or Weights & Biases (offline by default)."""
 
 
 @dataclass
@@ -110,11 +117,17 @@ def step_indices(step: int, per_step: int, n: int, seed: int, cache: dict[int, l
 
 
 def train(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec, out_dir: str | os.PathLike[str],
-          *, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> TrainResult:
-    """Fine-tune ``loaded`` on ``data`` and write the method's output + safepeft_train.json into ``out_dir``."""
+          *, resume: bool = False, overwrite: bool = False, show_progress: bool = True,
+          eval_data: TrainData | None = None) -> TrainResult:
+    """Fine-tune ``loaded`` on ``data`` and write the method's output + safepeft_train.json into ``out_dir``.
+
+    With ``eval_data`` its loss is computed every ``spec.eval_steps`` steps and after the last one, shown in the
+    progress line and recorded under ``extras.eval`` of the record.
+    """
     method: FinetuneMethod = FINETUNE_METHODS.get(spec.method)
+    logger_class = metric_logger(spec.log_to)  # a missing library fails before any work
     out = Path(out_dir)
-    key = run_key(loaded, data, spec, method_spec)
+    key = run_key(loaded, data, spec, method_spec, eval_data)
     if _prepare_out_dir(out, key, resume, overwrite):
         record = TrainRecord.model_validate_json((out / TRAIN_RECORD).read_text(encoding="utf-8"))
         return TrainResult(out, record, method.load(loaded.model, out))
@@ -127,7 +140,7 @@ def train(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec
     peak = spec.learning_rate or method.default_learning_rate
     optimizer = torch.optim.AdamW(list(named.values()), lr=peak, weight_decay=spec.weight_decay)
     total = total_steps(spec, len(data.examples))
-    session = _Session(start=0, losses=[], wall=0.0, resumed_from=[])
+    session = _Session(start=0, losses=[], wall=0.0, resumed_from=[], evals=[])
     checkpoint = latest_checkpoint(out / CHECKPOINTS) if resume else None
     if checkpoint is not None:
         session = _restore(method, model, optimizer, named, checkpoint, key)
@@ -135,10 +148,17 @@ def train(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec
         torch.manual_seed(spec.seed)
     started = time.perf_counter()
     pad = loaded.tokenizer.pad_token_id or 0
-    _loop(model, method, optimizer, named, data, spec, peak, total, session, key, out, started, pad, show_progress)
+    logger = logger_class(out, spec, session.start) if logger_class is not None else None
+    monitor = _Monitor(spec, eval_data, logger, pad)
+    try:
+        _loop(model, method, optimizer, named, data, spec, peak, total, session, key, out, started, pad,
+              show_progress, monitor)
+    finally:
+        if logger is not None:
+            logger.close()
     model.eval()
     wall = session.wall + time.perf_counter() - started
-    record = _record(loaded, data, spec, method_spec, method, ctx, peak, total, session, wall)
+    record = _record(loaded, data, spec, method_spec, method, ctx, peak, total, session, wall, eval_data)
     _write_output(out, method, model, ctx, method_spec, record)
     return TrainResult(out, record, model)
 
@@ -149,11 +169,50 @@ class _Session:
     losses: list[float]
     wall: float
     resumed_from: list[int]
+    evals: list[dict[str, float]]
+    """Eval losses so far: ``{"step": n, "loss": x}`` after optimizer step n."""
+
+
+def eval_loss(model: Any, data: TrainData, batch_size: int, pad: int) -> float:
+    """Mean assistant-token cross-entropy over all of ``data``, weighted by tokens like the train loss."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # no dropout: the value is reproducible and no random numbers are drawn
+    total, tokens = 0.0, 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(data.examples), batch_size):
+                batch = collate(data.examples[i : i + batch_size], pad)
+                loss, n = summed_loss(model, {k: v.to(device) for k, v in batch.items()})
+                total, tokens = total + float(loss), tokens + n
+    finally:
+        model.train(was_training)
+    return total / tokens
+
+
+@dataclass
+class _Monitor:
+    """What happens after each optimizer step besides training: eval loss, metric logging, progress fields."""
+
+    spec: TrainSpec
+    eval_data: TrainData | None
+    logger: Any
+    pad: int
+
+    def after_step(self, model: Any, done: int, total: int, loss: float, lr: float,
+                   evals: list[dict[str, float]]) -> dict[str, float]:
+        metrics = {"train/loss": loss, "train/learning_rate": lr}
+        if self.eval_data is not None and (done % self.spec.eval_steps == 0 or done == total):
+            evals.append({"step": done, "loss": eval_loss(model, self.eval_data, self.spec.batch_size, self.pad)})
+            metrics["eval/loss"] = evals[-1]["loss"]
+        if self.logger is not None:
+            self.logger.log(metrics, done)
+        return {"loss": loss, "lr": lr} | ({"eval_loss": evals[-1]["loss"]} if evals else {})
 
 
 def _loop(model: Any, method: FinetuneMethod, optimizer: torch.optim.Optimizer, named: dict[str, Any],
           data: TrainData, spec: TrainSpec, peak: float, total: int, session: _Session, key: str, out: Path,
-          started: float, pad: int, show_progress: bool) -> None:
+          started: float, pad: int, show_progress: bool, monitor: _Monitor) -> None:
     device = next(model.parameters()).device
     names = {p: name for name, p in named.items()}
     orders: dict[int, list[int]] = {}
@@ -177,11 +236,12 @@ def _loop(model: Any, method: FinetuneMethod, optimizer: torch.optim.Optimizer, 
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             session.losses.append(step_loss)
-            advance(1, loss=step_loss, lr=optimizer.param_groups[0]["lr"])
+            lr = optimizer.param_groups[0]["lr"]
+            advance(1, **monitor.after_step(model, step + 1, total, step_loss, lr, session.evals))
             if (step + 1) % spec.checkpoint_every == 0 and step + 1 < total:
                 wall = session.wall + time.perf_counter() - started
                 state = {"run_key": key, "losses": session.losses, "wall_time_s": wall,
-                         "resumed_from": session.resumed_from}
+                         "resumed_from": session.resumed_from, "evals": session.evals}
                 save_checkpoint(out / CHECKPOINTS, Checkpoint(
                     step + 1, method.trainable_state(model), optimizer_state(optimizer, names), rng_state(), state))
 
@@ -197,21 +257,29 @@ def _restore(method: FinetuneMethod, model: Any, optimizer: torch.optim.Optimize
     restore_optimizer(optimizer, named, checkpoint.optimizer)
     restore_rng(checkpoint.rng)
     resumed = [*checkpoint.state.get("resumed_from", []), checkpoint.step]
-    return _Session(checkpoint.step, list(checkpoint.state["losses"]), float(checkpoint.state["wall_time_s"]), resumed)
+    return _Session(checkpoint.step, list(checkpoint.state["losses"]), float(checkpoint.state["wall_time_s"]), resumed,
+                    list(checkpoint.state.get("evals", [])))
 
 
-def run_key(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec) -> str:
+def run_key(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec,
+            eval_data: TrainData | None = None) -> str:
     """Identity of a training run: what must match for a checkpoint or output to be reused."""
-    parts = {
+    # Logging and eval settings do not change the weights; eval settings still key the run when there is eval
+    # data, because the eval losses carried over by a resume must all come from the same data and schedule.
+    parts: dict[str, Any] = {
         "base": loaded.fingerprint, "dtype": loaded.dtype, "data": data.data_hash,
-        "train": spec.model_dump(exclude={"checkpoint_every"}), "method": method_spec.model_dump(mode="json"),
+        "train": spec.model_dump(exclude={"checkpoint_every", "eval_steps", "log_to"}),
+        "method": method_spec.model_dump(mode="json"),
     }
+    if eval_data is not None:
+        parts["eval"] = {"data": eval_data.data_hash, "every": spec.eval_steps}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def _prepare_out_dir(out: Path, key: str, resume: bool, overwrite: bool) -> bool:
     """Check/clear ``out``; True when it already holds this exact, finished run (and resume was asked)."""
-    if not out.exists() or not any(out.iterdir()):
+    # Logs alone are what a run killed before its first checkpoint leaves: it starts again from step 0.
+    if not out.exists() or all(p.name in LOG_DIRS.values() and p.is_dir() for p in out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
         return False
     ours = (out / TRAIN_RECORD).is_file() or (out / CHECKPOINTS).is_dir()
@@ -235,16 +303,21 @@ def _prepare_out_dir(out: Path, key: str, resume: bool, overwrite: bool) -> bool
 
 
 def _record(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec, method: FinetuneMethod,
-            ctx: PrepareContext, peak: float, total: int, session: _Session, wall: float) -> TrainRecord:
+            ctx: PrepareContext, peak: float, total: int, session: _Session, wall: float,
+            eval_data: TrainData | None = None) -> TrainRecord:
     hyper = spec.model_dump() | {"learning_rate": peak, "total_steps": total, "dtype": loaded.dtype,
                                  "device": loaded.device}
+    extras = {"run_key": run_key(loaded, data, spec, method_spec, eval_data), **ctx.extras}
+    if eval_data is not None:
+        extras["eval"] = {"data": eval_data.summary(), "every": spec.eval_steps,
+                          "final_loss": session.evals[-1]["loss"], "losses": session.evals}
     return TrainRecord(
         method=method.name, method_options=method_spec.model_dump(mode="json"), hyperparameters=hyper,
         seed=spec.seed,
         base_model={"spec": loaded.spec, "source": loaded.source.kind, "fingerprint": loaded.fingerprint},
         data=data.summary(), steps=total, final_loss=session.losses[-1], losses=session.losses,
         wall_time_s=round(wall, 3), resumed_from=session.resumed_from, versions=library_versions(),
-        created_at=now_utc(), extras={"run_key": run_key(loaded, data, spec, method_spec), **ctx.extras},
+        created_at=now_utc(), extras=extras,
     )
 
 
@@ -285,3 +358,60 @@ def _write_output(out: Path, method: FinetuneMethod, model: Any, ctx: PrepareCon
         shutil.rmtree(tmp, ignore_errors=True)
     atomic_write_json(out / TRAIN_RECORD, record.model_dump(mode="json"))
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+
+
+def metric_logger(kind: str | None) -> Any:
+    """The ``--log-to`` backend class, once its library is known to import (None: no metric logging)."""
+    if kind is None:
+        return None
+    backend = {"tensorboard": _TensorBoard, "wandb": _Wandb}[kind]
+    backend.library()
+    return backend
+
+
+class _TensorBoard:
+    """torch's own SummaryWriter, writing event files to ``OUT/tensorboard``."""
+
+    @staticmethod
+    def library() -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # torch ships the writer, but it needs the separate `tensorboard` package
+            raise missing_dependency("tensorboard", "--log-to tensorboard", "'safepeft[tensorboard]'") from exc
+        return SummaryWriter
+
+    def __init__(self, out: Path, spec: TrainSpec, start: int) -> None:
+        # A resumed run re-does the steps after its checkpoint: purge what the killed session logged for them.
+        self.writer = self.library()(log_dir=str(out / LOG_DIRS["tensorboard"]), purge_step=start or None)
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Wandb:
+    """A Weights & Biases run through ``wandb.init``/``log``; credentials are left to wandb's own login and env."""
+
+    @staticmethod
+    def library() -> Any:
+        try:
+            import wandb
+        except ImportError as exc:
+            raise missing_dependency("wandb", "--log-to wandb", "'safepeft[wandb]'") from exc
+        return wandb
+
+    def __init__(self, out: Path, spec: TrainSpec, start: int) -> None:
+        # Offline unless the user chose a mode: logging a run must not upload it by surprise.
+        mode = None if os.environ.get("WANDB_MODE") else "offline"
+        directory = None if os.environ.get("WANDB_DIR") else str(out)
+        self.run = self.library().init(project=os.environ.get("WANDB_PROJECT", "safepeft"), name=out.resolve().name,
+                                       dir=directory, mode=mode, config=spec.model_dump())
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def close(self) -> None:
+        self.run.finish()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import warnings
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +18,13 @@ from safepeft.records.results import ArtifactRef
 from safepeft.repair.adapter import load_lora_adapter, prepare_output, write_adapter
 from safepeft.repair.alignment import measure_modules
 from safepeft.repair.report import RepairReport
+
+TRAIN_RECORD = "safepeft_train.json"
+"""Written into the adapter by `safepeft train` (finetune/provenance.py, which this L2 package may not import)."""
+
+
+class RepairWarning(UserWarning):
+    """An input or choice a repair accepts but that is probably a mistake (the CLI prints it as one line)."""
 
 
 def repair_adapter(
@@ -61,6 +70,10 @@ def repair_adapter(
         refs = {"base": ArtifactRef(spec=_spec_name(base), fingerprint=base_fp),
                 "aligned": ArtifactRef(spec=_spec_name(aligned), fingerprint=aligned_fp),
                 "adapter": ArtifactRef(spec=str(adapter_path), fingerprint=directory_fingerprint(adapter_path))}
+        trained_on = None
+        if getattr(method_cls, "checks_provenance", False):
+            trained_on = check_provenance(adapter_path, _spec_name(aligned), aligned_fp, base_fp,
+                                          bool(getattr(spec, "strict", False)))
         if issubclass(method_cls, WeightRepair):
             reports: list[RepairReport] = []
 
@@ -76,13 +89,16 @@ def repair_adapter(
             return reports[-1]
         alignments = measure_modules(lora, base_src, aligned_src, progress)
     plan = method_cls().plan(alignments, lora, spec, **extras)
+    provenance = _provenance(time.perf_counter() - started)
+    if trained_on is not None:
+        provenance["adapter_trained_on"] = trained_on
     report = RepairReport(
         method=method,
         params=spec.model_dump(),
         **refs,
         modules=plan.modules,
         summary=plan.summary,
-        provenance=_provenance(time.perf_counter() - started),
+        provenance=provenance,
     )
     write_adapter(out, lora, plan.tensors, plan.config, report.model_dump_json(indent=2))
     return report
@@ -139,3 +155,40 @@ def _provenance(wall_s: float) -> dict[str, Any]:
         except PackageNotFoundError:
             versions[package] = None
     return {"wall_s": round(wall_s, 3), "created": datetime.now(timezone.utc).isoformat(), "versions": versions}
+
+
+def check_provenance(adapter: Path, aligned: str, aligned_fp: str | None, base_fp: str | None,
+                     strict: bool) -> dict[str, Any]:
+    """Compare the model named in the adapter's safepeft_train.json with --aligned: warn, or refuse when strict.
+
+    SafeLoRA and SPLoRA measure the adapter against W_aligned − W_base, which only means something for an adapter
+    fine-tuned from the aligned model. Returns what was found, for safepeft_repair.json.
+    """
+    record_file = adapter / TRAIN_RECORD
+    trained: dict[str, Any] = {}
+    if record_file.is_file():
+        try:
+            trained = dict(json.loads(record_file.read_text(encoding="utf-8")).get("base_model") or {})
+        except (ValueError, AttributeError, TypeError):
+            trained = {}  # unreadable counts as missing: reported below
+    fingerprint = trained.get("fingerprint")
+    found = {"spec": trained.get("spec"), "fingerprint": fingerprint,
+             "matches_aligned": None if fingerprint is None or aligned_fp is None else fingerprint == aligned_fp}
+    if found["matches_aligned"]:
+        return found
+    if fingerprint is None:
+        problem = (f"The adapter {adapter} has no readable {TRAIN_RECORD} naming the model it was trained on, so "
+                   f"its provenance cannot be checked against --aligned {aligned}.")
+        fix = "Repair an adapter written by `safepeft train` on the --aligned model"
+    elif aligned_fp is None:
+        problem = f"--aligned {aligned} has no fingerprint, so the adapter's provenance cannot be checked."
+        fix = "Pass --aligned as a model spec (directory, .gguf, hub id)"
+    else:
+        which = " (the --base model)" if fingerprint == base_fp else ""
+        problem = (f"The adapter {adapter} was trained on {trained.get('spec')!r}{which} (fingerprint {fingerprint}), "
+                   f"not on --aligned {aligned} (fingerprint {aligned_fp}); the repair assumes they belong together.")
+        fix = "Pass the model the adapter was fine-tuned from as --aligned, or train the adapter on the aligned model"
+    if strict:
+        raise IncompatibleArtifactError(problem, f"{fix}, or drop --strict to repair anyway.")
+    warnings.warn(f"{problem} {fix} (--strict makes this an error).", RepairWarning, stacklevel=3)
+    return found

@@ -35,6 +35,8 @@ class SafeLoRASpec(Spec):
     """Cosine-similarity threshold for threshold mode."""
     k: int = Field(10, ge=1)
     """How many modules to project in number mode (a module is one adapted layer: q and v of a block are two)."""
+    strict: bool = False
+    """Refuse, instead of warning, an adapter whose safepeft_train.json is missing or names another model."""
 
 
 class SafeLoRA(RepairMethod):
@@ -43,6 +45,8 @@ class SafeLoRA(RepairMethod):
     name: ClassVar[str] = "safelora"
     paper: ClassVar[str] = "Hsu et al., Safe LoRA, NeurIPS 2024 (arXiv:2405.16833)"
     spec_type: ClassVar[type[Spec]] = SafeLoRASpec
+    checks_provenance: ClassVar[bool] = True
+    """C comes from the aligned model, so the adapter must have been trained on it (`repair.run.check_provenance`)."""
 
     def plan(self, alignments: list[ModuleAlignment], adapter: LoraAdapter, spec: Any) -> RepairPlan:
         scores = {a.name: (a.geometry.cosine if a.skip_reason is None else None) for a in alignments}

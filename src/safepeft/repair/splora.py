@@ -9,14 +9,17 @@ E-DIEM means the update is unusually far from its image under C, i.e. it moved a
 so by default the HIGHEST scores are pruned (`direction="far"`: threshold prunes score >= tau, number prunes the k
 highest). The official code compares its score with `<= tau`, which prunes the modules CLOSEST to the alignment
 subspace; `direction="near"` reproduces that choice for comparison. `number` mode prunes exactly the k worst modules
-(the official code's k-th-largest threshold prunes all but k-1).
+(the official code's k-th-largest threshold prunes all but k-1). `k` is a count, or a share of the adapter's modules
+(default a quarter), so the default suits adapters of any size; pruning more than half of them is warned about.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import field_validator
 
 from safepeft.errors import ConfigError
 from safepeft.records.base import Spec
@@ -24,6 +27,7 @@ from safepeft.repair.adapter import LoraAdapter
 from safepeft.repair.alignment import ModuleAlignment
 from safepeft.repair.base import RepairMethod, RepairPlan, finite, module_record
 from safepeft.repair.ediem import Statistic, ediem_scores
+from safepeft.repair.run import RepairWarning
 from safepeft.repair.selection import Mode, select_modules
 
 
@@ -34,14 +38,28 @@ class SPLoRASpec(Spec):
     """threshold: prune every module whose E-DIEM is on the bad side of tau; number: prune the k worst modules."""
     tau: float = 1.0
     """E-DIEM threshold: with direction=far, prune modules more than tau reference spreads (IQRs) above the median."""
-    k: int = Field(10, ge=1)
-    """How many modules to prune in number mode."""
+    k: int | float = 0.25
+    """Number mode: modules to prune, a count (an integer >= 1) or a share of the adapter's modules in (0, 1)."""
     reference: Literal["shape", "all"] = "shape"
     """E-DIEM reference set: the distances of all modules of the same shape (default), or of all modules."""
     statistic: Statistic = "median-iqr"
     """Centre/spread of the reference set: median and IQR (robust, default) or mean and standard deviation."""
     direction: Literal["far", "near"] = "far"
     """far: prune modules farthest from the alignment subspace (paper's intent); near: the official code's <= test."""
+    strict: bool = False
+    """Refuse, instead of warning, an adapter whose safepeft_train.json is missing or names another model."""
+
+    @field_validator("k")
+    @classmethod
+    def _count_or_share(cls, k: int | float) -> int | float:
+        if isinstance(k, bool) or (isinstance(k, int) and k < 1) or (isinstance(k, float) and not 0 < k < 1):
+            raise ValueError(f"k must be a count (an integer >= 1) or a share strictly between 0 and 1, got {k!r}")
+        return k
+
+
+def module_count(k: int | float, modules: int) -> int:
+    """``k`` as a number of modules: a count as given, a share of ``modules`` rounded half up (at least 1)."""
+    return k if isinstance(k, int) else max(1, math.floor(k * modules + 0.5))
 
 
 class SPLoRA(RepairMethod):
@@ -50,6 +68,8 @@ class SPLoRA(RepairMethod):
     name: ClassVar[str] = "splora"
     paper: ClassVar[str] = "Ao et al., Safe Pruning LoRA, TACL 13:1474-1487, 2025 (arXiv:2506.18931)"
     spec_type: ClassVar[type[Spec]] = SPLoRASpec
+    checks_provenance: ClassVar[bool] = True
+    """E-DIEM is measured against the aligned model, so the adapter must have been trained on it."""
 
     def plan(self, alignments: list[ModuleAlignment], adapter: LoraAdapter, spec: Any) -> RepairPlan:
         scored = [a for a in alignments if a.skip_reason is None]
@@ -57,13 +77,22 @@ class SPLoRA(RepairMethod):
         groups = {a.name: ("x".join(map(str, a.shape)) if spec.reference == "shape" else "all") for a in scored}
         scores, stats = ediem_scores(distances, groups, spec.statistic) if scored else ({}, {})
         worst = "high" if spec.direction == "far" else "low"
-        pruned = select_modules(scores, spec.mode, spec.tau, spec.k, worst=worst)
+        count = module_count(spec.k, len(alignments))
+        n = len(alignments)
+        if spec.mode == "number" and count > n:
+            raise ConfigError(f"--k {spec.k} is more than the {n} modules of the adapter {adapter.path}; nothing was "
+                              "written.", f"Pass --k {n - 1} or less, or a share such as --k 0.25.")
+        pruned = select_modules(scores, spec.mode, spec.tau, count, worst=worst)
         if len(pruned) == len(alignments):
             raise ConfigError(
                 f"SPLoRA would prune all {len(alignments)} modules: the repaired adapter would be empty "
                 "(the aligned model's behaviour is the base model itself).",
                 "Lower --k or change --tau.",
             )
+        if len(pruned) > len(alignments) / 2:
+            warnings.warn(f"SPLoRA will prune {len(pruned)} of the adapter's {len(alignments)} modules (more than "
+                          "half), removing most of the fine-tuning. Lower --k (a share such as --k 0.25 scales with "
+                          "the adapter) or change --tau if that is not intended.", RepairWarning, stacklevel=2)
         drop = {key for a in alignments if a.name in pruned for key in (a.module.a_key, a.module.b_key)}
         tensors = {key: value for key, value in adapter.tensors.items() if key not in drop}
         config = dict(adapter.config)
@@ -75,7 +104,8 @@ class SPLoRA(RepairMethod):
                 "reference_set": groups.get(a.name),
             }) for a in alignments
         ]
-        return RepairPlan(tensors, config, records, _summary(alignments, pruned, stats))
+        summary = _summary(alignments, pruned, stats) | ({"k_modules": count} if spec.mode == "number" else {})
+        return RepairPlan(tensors, config, records, summary)
 
 
 def lora_cost(alignment: ModuleAlignment) -> tuple[int, int]:

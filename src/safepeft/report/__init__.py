@@ -22,11 +22,11 @@ def make_report(inputs: list[str | Path], fmt: str = "html", show_completions: b
                 base: str | None = None, title: str = "safepeft report") -> str:
     """Load results, compute the report and render it in ``fmt`` (a RENDERERS name)."""
     from safepeft.report.build import build_report
-    from safepeft.report.load import load_variants
+    from safepeft.report.load import load_efficacy, load_variants
 
     render = RENDERERS.get(fmt)
     data = build_report(load_variants(list(inputs), default_base=base), show_completions=show_completions,
-                        title=title)
+                        title=title, efficacy=load_efficacy(list(inputs)))
     return render(data)
 
 

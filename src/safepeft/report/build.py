@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timezone
 
 from safepeft.records import ArtifactRef, Metric, Sample, SuiteResult
+from safepeft.records.efficacy import EfficacyResults
 from safepeft.report.load import Variant
 from safepeft.report.model import (
     Better,
@@ -44,7 +45,7 @@ _HAZARD = re.compile(r"^S(\d+)(?:_|$)")
 
 
 def build_report(variants: list[Variant], show_completions: bool = False, examples_per_category: int = 2,
-                 title: str = "safepeft report") -> ReportData:
+                 title: str = "safepeft report", efficacy: EfficacyResults | None = None) -> ReportData:
     columns = _columns(variants)
     by_name = {v.name: v for v in variants}
     summary = [
@@ -68,7 +69,23 @@ def build_report(variants: list[Variant], show_completions: bool = False, exampl
         scatter=scatter,
         scatter_note=note,
         examples=_examples(variants, columns, show_completions, examples_per_category),
+        efficacy=efficacy,
+        efficacy_scatter=efficacy_scatter(efficacy) if efficacy is not None else None,
     )
+
+
+def efficacy_scatter(efficacy: EfficacyResults) -> Scatter | None:
+    """Recovery against utility kept, one point per fine-tune x repair that has both figures."""
+    rows = [r for r in efficacy.rows if r.recovery.value is not None and r.utility_kept.value is not None]
+    if not rows:
+        return None
+    # pareto_front minimises its y: negate recovery, which is better high
+    front = set(pareto_front([(r.variant, r.utility_kept.value, -r.recovery.value) for r in rows]))
+    points = [Point(variant=r.variant, x=r.utility_kept.value, y=r.recovery.value, on_front=r.variant in front)
+              for r in rows]
+    ordered = [p.variant for p in sorted(points, key=lambda p: p.x) if p.on_front]
+    return Scatter(x_label="Utility kept (U_repaired / U_ft)", y_label="Recovery of lost safety", points=points,
+                   front=ordered, y_better="higher")
 
 
 # -- summary ---------------------------------------------------------------------------------------------------------

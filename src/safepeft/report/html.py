@@ -41,6 +41,7 @@ def render_html(data: ReportData) -> str:
     body = [
         _header(data),
         _section("summary", _summary(data)),
+        *([_section("efficacy", _efficacy(data))] if data.efficacy is not None else []),
         _section("heatmap", _charts(data.heatmaps, lambda m, i: svg.heatmap(m, names, f"heat{i}"),
                                     "No safety suite in these results.")),
         _section("fairness", _charts(data.fairness, lambda m, i: svg.bars(m, names, percent=False),
@@ -64,6 +65,10 @@ LEADS = {
     "summary": "Headline metric of each suite with its 95% CI. Below each value: the change against the variant's "
                "base with a paired-bootstrap 95% CI (items paired by id). ▲/▼ marks a significant change "
                "(CI excludes 0); ✓ an improvement, ✗ a regression.",
+    "efficacy": "How much of the safety a fine-tune lost each repair gives back, on the test split of the items "
+                "(each repair's hyper-parameter was chosen on the validation split). recovery = (H_ft − H_repaired) "
+                "/ (H_ft − H_aligned); utility kept = U_repaired / U_ft; 95% CIs pair items across variants. "
+                "▼ marks a harmful-rate change whose CI excludes 0.",
     "heatmap": "Share of responses judged harmful per hazard category (MLCommons / Llama Guard 2 taxonomy). "
                "Hover a cell for its 95% CI.",
     "fairness": "BBQ bias scores per demographic dimension (positive: answers follow the stereotype, negative: "
@@ -85,7 +90,8 @@ def _section(section_id: str, content: str) -> str:
 
 
 def _header(data: ReportData) -> str:
-    links = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in text.SECTIONS)
+    links = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in text.SECTIONS
+                    if sid != "efficacy" or data.efficacy is not None)
     banner = ('<p class="banner">Completions are <b>redacted</b>; prompts are shown. Re-run with '
               "<code>--show-completions</code> to include model outputs.</p>" if data.redacted else
               '<p class="banner">This report <b>includes model completions</b>, which may contain harmful '
@@ -107,6 +113,25 @@ def _summary(data: ReportData) -> str:
     judges = "".join(f'<p class="note">{escape(line)}</p>' for line in text.judge_lines(data.variants))
     return (f'<div class="scroll"><table><thead><tr><th>variant</th><th>base</th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>{judges}')
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _efficacy(data: ReportData) -> str:
+    efficacy = data.efficacy
+    assert efficacy is not None
+    parts = ["<h3>Drift of each fine-tune</h3>", _table(text.DRIFT_HEAD, text.drift_rows(efficacy)),
+             "<h3>Repairs</h3>", _table(text.EFFICACY_HEAD, text.efficacy_rows(efficacy))]
+    if data.efficacy_scatter is not None:
+        front = ", ".join(escape(n) for n in data.efficacy_scatter.front)
+        parts.append(f'<figure class="scroll">{svg.scatter(data.efficacy_scatter)}</figure>'
+                     f"<p>Pareto front: <b>{front}</b></p>")
+    parts += [f'<p class="note">{escape(note)}</p>' for note in efficacy.notes]
+    return "".join(parts)
 
 
 def _cell(cell: Cell, column: Column) -> str:

@@ -30,6 +30,7 @@ from pydantic import Field, ValidationError
 from safepeft.errors import ConfigError, DataError
 from safepeft.records import AuditResults, load_results
 from safepeft.records.base import Record
+from safepeft.records.efficacy import EfficacyResults
 from safepeft.store.atomic import atomic_write_text
 
 MANIFEST = "variants.json"
@@ -87,6 +88,22 @@ def load_variants(inputs: list[str | Path], default_base: str | None = None) -> 
     _unique_names(variants)
     resolve_bases(variants, default_base)
     return bases_first(variants)
+
+
+EFFICACY = "efficacy.json"
+
+
+def load_efficacy(inputs: list[str | Path]) -> EfficacyResults | None:
+    """The efficacy protocol's figures from the first input directory that has an efficacy.json (a study's)."""
+    for item in inputs:
+        path = Path(item) / EFFICACY
+        if path.is_file():
+            try:
+                return EfficacyResults.model_validate_json(path.read_text(encoding="utf-8"))
+            except ValidationError as exc:
+                raise DataError(f"{path} is not a valid efficacy file ({exc.errors()[0]['msg']}).",
+                                "Re-run the study (`safepeft study run`) to rewrite it.") from exc
+    return None
 
 
 def bases_first(variants: list[Variant]) -> list[Variant]:

@@ -15,6 +15,10 @@ def render_markdown(data: ReportData) -> str:
     lines += ["", "## Summary", "", _summary(data), "", *(line + "\n" for line in text.judge_lines(data.variants)),
               "Δ: change against the base, with its paired-bootstrap 95% CI; ▲/▼ significant (CI excludes 0), "
               "✓ improvement, ✗ regression.", ""]
+    if data.efficacy is not None:
+        lines += ["## Repair efficacy", "", _table(text.DRIFT_HEAD, text.drift_rows(data.efficacy)), "",
+                  _table(text.EFFICACY_HEAD, text.efficacy_rows(data.efficacy)), "",
+                  *(note + "\n" for note in data.efficacy.notes)]
     lines += ["## Hazard categories", ""] + _matrices(data.heatmaps, True, "No safety suite.")
     lines += ["## Fairness (BBQ)", ""] + _matrices(data.fairness, False, "No fairness suite.")
     lines += ["## Jailbreak attacks", ""] + _matrices(data.attacks, True, "No jailbreak suite.")

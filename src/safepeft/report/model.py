@@ -8,6 +8,7 @@ from pydantic import Field
 
 from safepeft.records import Metric
 from safepeft.records.base import Record
+from safepeft.records.efficacy import EfficacyResults
 
 Better = Literal["lower", "higher", "zero"]
 
@@ -87,13 +88,15 @@ class Point(Record):
 
 
 class Scatter(Record):
-    """Safety (y, lower is better) against utility (x, higher is better) with the Pareto front."""
+    """Safety (y) against utility (x, higher is better) with the Pareto front."""
 
     x_label: str
     y_label: str
     points: list[Point]
     front: list[str]
     """Variants on the Pareto front, by increasing x."""
+    y_better: Literal["lower", "higher"] = "lower"
+    """Which way y improves (harm: lower; recovery: higher)."""
 
 
 class ExampleRow(Record):
@@ -143,3 +146,7 @@ class ReportData(Record):
     scatter: Scatter | None = None
     scatter_note: str | None = None
     examples: list[Example] = Field(default_factory=list)
+    efficacy: EfficacyResults | None = None
+    """The efficacy protocol's figures (a study's efficacy.json), when the inputs have them."""
+    efficacy_scatter: Scatter | None = None
+    """Recovery (y) against utility kept (x) per fine-tune x repair, with the Pareto front."""

@@ -195,7 +195,7 @@ def scatter(data: Scatter) -> str:
                f'<text x="{left + plot_w / 2}" y="{top + plot_h + 36}" text-anchor="middle" fill="#222">'
                f'{escape(data.x_label)} (higher is better) →</text>'
                f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" fill="#222" '
-               f'transform="rotate(-90 14 {top + plot_h / 2})">← {escape(data.y_label)} (lower is better)</text>')
+               f'transform="rotate(-90 14 {top + plot_h / 2})">{_y_label(data)}</text>')
     by_name = {p.variant: p for p in data.points}
     front = [by_name[n] for n in data.front]
     if len(front) > 1:
@@ -215,6 +215,13 @@ def scatter(data: Scatter) -> str:
                    f'{" (Pareto front)" if p.on_front else ""}</title></circle>'
                    f'<text x="{x + 8:.1f}" y="{label_y:.1f}" fill="#222">{escape(_clip(p.variant, 190))}</text>')
     return "".join(out) + "</svg>"
+
+
+def _y_label(data: Scatter) -> str:
+    # rotated -90 degrees: text runs bottom to top, so "→" points up, towards high values
+    if data.y_better == "higher":
+        return f"{escape(data.y_label)} (higher is better) →"
+    return f"← {escape(data.y_label)} (lower is better)"
 
 
 def scale(low: float, high: float, start: float, length: float) -> Callable[[float], float]:

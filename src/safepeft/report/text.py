@@ -11,6 +11,7 @@ from safepeft.report.model import Cell, Column
 
 SECTIONS = (
     ("summary", "Summary"),
+    ("efficacy", "Repair efficacy"),
     ("heatmap", "Hazard categories"),
     ("fairness", "Fairness (BBQ)"),
     ("attacks", "Jailbreak attacks"),
@@ -98,3 +99,37 @@ def judge_lines(variants: list[Any]) -> list[str]:
         else:
             lines.append(f"Judge: {judge['spec']} (no measured error rates: rates are as judged, uncorrected).")
     return lines
+
+
+def _metric(metric: Any, percent: bool, change: bool = False) -> str:
+    """A figure and its interval as one string ('–' when undefined)."""
+    if metric is None or metric.value is None:
+        return "–"
+    shown = delta(metric.value, percent) if change else value(metric.value, percent)
+    ci = interval(metric.ci95, percent, delta if change else value)
+    return f"{shown} {ci}".strip()
+
+
+DRIFT_HEAD = ["fine-tune", "aligned", "harmful (aligned)", "harmful (fine-tuned)", "drift", "n harmful",
+              "n utility", "n benign"]
+EFFICACY_HEAD = ["fine-tune", "repair", "chosen on validation", "harmful", "Δ harmful", "recovery", "utility kept",
+                 "Δ over-refusal", "seconds", "extra params"]
+
+
+def drift_rows(efficacy: Any) -> list[list[str]]:
+    return [[d.finetune, d.aligned, _metric(d.harmful_aligned, True), _metric(d.harmful_finetuned, True),
+             _metric(d.drift, True, change=True), str(d.n_harmful), str(d.n_utility), str(d.n_benign)]
+            for d in efficacy.drifts]
+
+
+def efficacy_rows(efficacy: Any) -> list[list[str]]:
+    """One row per fine-tune x repair; ▼ marks a harmful-rate change whose 95% CI excludes 0."""
+    rows = []
+    for r in efficacy.rows:
+        mark = (" ▼" if r.harmful_change.value < 0 else " ▲") if r.significant and r.harmful_change.value else ""
+        extra = ("model" if r.output == "model" else "–") if r.extra_params is None else f"{r.extra_params:+,d}"
+        rows.append([r.finetune, r.repair, r.chosen or "–", _metric(r.harmful_rate, True),
+                     _metric(r.harmful_change, True, change=True) + mark, _metric(r.recovery, True),
+                     _metric(r.utility_kept, True), _metric(r.over_refusal_change, True, change=True),
+                     "–" if r.seconds is None else f"{r.seconds:.0f}", extra])
+    return rows

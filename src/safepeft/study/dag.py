@@ -53,6 +53,22 @@ class VariantPlan:
     """base | aligned | finetuned | repaired (what quantization / guard entries select on)."""
 
 
+@dataclass(frozen=True)
+class EfficacyPlan:
+    """A repaired variant of the efficacy protocol: what its recovery is measured against."""
+
+    variant: str
+    """The repaired variant (its audit is on the test split)."""
+    finetuned: str
+    """The fine-tuned variant it repairs."""
+    aligned: str
+    """The aligned reference the fine-tune started from."""
+    repair: str
+    """Repair label (a method name, or `auto`)."""
+    select: str
+    """The step that chose the candidate on the validation split."""
+
+
 @dataclass
 class Dag:
     steps: dict[str, Step] = field(default_factory=dict)
@@ -60,6 +76,8 @@ class Dag:
     variants: list[VariantPlan] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Combinations left out, with the reason (e.g. a repair of a non-LoRA adapter)."""
+    efficacy: list[EfficacyPlan] = field(default_factory=list)
+    """Repaired variants of the efficacy protocol (empty without `efficacy` in the study)."""
 
     def add(self, step: Step) -> Step:
         if step.name in self.steps:
@@ -72,6 +90,10 @@ class Dag:
         deps = {role: self.steps[name].key for role, name in sorted(step.deps.items())}
         inputs = {role: input_identity(value) for role, value in sorted(step.inputs.items())}
         return request_key("study-step", step.kind, step.params, inputs, deps)
+
+    def add_once(self, step: Step) -> Step:
+        """``add``, or the step already added under that name (shared steps such as a model's validation audit)."""
+        return self.steps[step.name] if step.name in self.steps else self.add(step)
 
     def downstream(self, name: str) -> set[str]:
         """Names of the steps that depend on ``name``, directly or not."""
@@ -128,6 +150,8 @@ def expand(spec: StudySpec) -> Dag:
     """The DAG of a study: every step and every audited variant with its base (the variant one step up)."""
     dag = Dag()
     audit_params = spec.audit.model_dump(mode="json")
+    if spec.efficacy is not None:  # the reported audit sees only the test part; candidates are chosen on the rest
+        audit_params.update(split="test", validation_share=spec.efficacy.validation_share)
     for model in spec.models:
         root = _Source(model.name, "base", ("input", model.model))
         sources: list[tuple[_Source, str | None]] = [(root, None)]
@@ -138,7 +162,7 @@ def expand(spec: StudySpec) -> Dag:
         for entry in spec.finetune:
             if entry.models is None or model.name in entry.models:
                 start = aligned_source if aligned_source and entry.start_from == "aligned" else root
-                sources.extend(_finetuned(dag, spec, model, entry, start, aligned))
+                sources.extend(_finetuned(dag, spec, model, entry, start, aligned, aligned_source))
         for source, base in sources:
             _audits(dag, spec, source, base, audit_params)
     return dag
@@ -153,9 +177,15 @@ def _aligned(dag: Dag, model: ModelEntry) -> tuple[str, str] | None:
 
 
 def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntry, start: _Source,
-               aligned: tuple[str, str] | None) -> list[tuple[_Source, str | None]]:
+               aligned: tuple[str, str] | None, aligned_source: _Source | None) -> list[tuple[_Source, str | None]]:
     """Train (or take) each grid variant of ``entry`` on ``start``, then repair it."""
     out = []
+    data: tuple[dict[str, str], dict[str, str]] = ({"data": entry.data or ""}, {})
+    if entry.contaminate is not None:  # one mixed file per model, task and mix, whichever methods train on it
+        params = {"contaminate": entry.contaminate.model_dump(mode="json")}
+        mixed = dag.add_once(Step(f"contaminate/{model.name}/{entry.data}@{request_key(params)[:8]}", "contaminate",
+                                  params, inputs={"model": model.model, "data": entry.data or ""}))
+        data = ({}, {"data": mixed.name})
     for name, params in entry.expand():
         variant = f"{model.name}/{name}"
         if entry.adapter is not None:
@@ -163,23 +193,88 @@ def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntr
         else:
             inputs, deps = start.roles()
             step = dag.add(Step(f"train/{variant}", "train", {"method": entry.method, "params": params},
-                                inputs={**inputs, "data": entry.data}, deps=deps))
+                                inputs={**inputs, **data[0]}, deps={**deps, **data[1]}))
             adapter, method = ("step", step.name), entry.method
         trained = _Source(variant, "finetuned", start.model, adapter, method)
         out.append((trained, start.variant))
+        reason = _cannot_repair(model, method, aligned)
+        if reason:
+            dag.skipped.extend(f"{variant}+{repair.label}: {reason}" for repair in spec.repairs)
+            continue
+        if spec.efficacy is not None and aligned_source is not None:
+            out.extend(_chosen_repairs(dag, spec, model, trained, aligned_source, aligned))
+            continue
         for repair in spec.repairs:
-            reason = _cannot_repair(model, method, aligned)
-            if reason:
-                dag.skipped.append(f"{variant}+{repair.label}: {reason}")
-                continue
-            roles = {"base": ("input", model.model), "aligned": aligned, "adapter": adapter}
-            step = dag.add(Step(
-                f"repair/{variant}+{repair.label}", "repair", {"method": repair.method, "params": repair.params},
-                inputs={r: v for r, (k, v) in roles.items() if k == "input"},
-                deps={r: v for r, (k, v) in roles.items() if k == "step"},
-            ))
-            out.append((_Source(f"{variant}+{repair.label}", "repaired", start.model, ("step", step.name), method),
-                        variant))
+            for label, repair_params in repair.expand():
+                step = _repair_step(dag, model, variant, label, repair.method, repair_params, aligned, adapter)
+                out.append((_Source(f"{variant}+{label}", "repaired", start.model, ("step", step.name), method),
+                            variant))
+    return out
+
+
+def _repair_step(dag: Dag, model: ModelEntry, variant: str, label: str, method: str, params: dict[str, Any],
+                 aligned: tuple[str, str] | None, adapter: tuple[str, str]) -> Step:
+    roles = {"base": ("input", model.model), "aligned": aligned, "adapter": adapter}
+    return dag.add(Step(
+        f"repair/{variant}+{label}", "repair", {"method": method, "params": params},
+        inputs={r: v for r, (k, v) in roles.items() if k == "input"},
+        deps={r: v for r, (k, v) in roles.items() if k == "step"},
+    ))
+
+
+def _validation(dag: Dag, spec: StudySpec, source: _Source) -> str:
+    """The validation audit of a variant (once per variant): the audit's generation suites on the validation split,
+    without attacks or guards, at most `efficacy.validation_limit` items per suite."""
+    assert spec.efficacy is not None
+    params = spec.audit.model_dump(mode="json")
+    # choosing reads harmful and utility items only: other suites would cost generations nobody reads
+    params.update(split="validation", validation_share=spec.efficacy.validation_share, attacks=[],
+                  suites=[s for s in params["suites"] if _suite_kind(s) in ("safety", "utility", None)])
+    if spec.efficacy.validation_limit is not None:
+        params["limit"] = spec.efficacy.validation_limit
+    inputs, deps = source.roles()
+    step = dag.add_once(Step(f"validate/{source.variant}", "audit", {"audit": params, "guard": None},
+                             inputs=inputs, deps=deps))
+    return step.name
+
+
+def _suite_kind(spec: str) -> str | None:
+    from safepeft.audit.suites import SUITES
+
+    name = spec.split(":", 1)[0]
+    return getattr(SUITES.get(name), "kind", None) if name in SUITES.names() else None
+
+
+def _chosen_repairs(dag: Dag, spec: StudySpec, model: ModelEntry, trained: _Source, aligned_source: _Source,
+                    aligned: tuple[str, str] | None) -> list[tuple[_Source, str | None]]:
+    """Every candidate of every repair, validated; one `select` step per repair (and `auto` over all of them)
+    picks the candidate the test audit then measures."""
+    assert spec.efficacy is not None and trained.adapter is not None
+    references = {"finetuned": _validation(dag, spec, trained), "aligned": _validation(dag, spec, aligned_source)}
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    for repair in spec.repairs:
+        candidates = []
+        for label, params in repair.expand():
+            step = _repair_step(dag, model, trained.variant, label, repair.method, params, aligned, trained.adapter)
+            candidate = _Source(f"{trained.variant}+{label}", "repaired", trained.model, ("step", step.name))
+            candidates.append({"label": label, "method": repair.method, "params": params, "repair": step.name,
+                               "validation": _validation(dag, spec, candidate)})
+        groups.append((repair.label, candidates))
+    if spec.efficacy.auto and len(spec.repairs) > 1:
+        groups.append(("auto", [c for _, members in groups for c in members]))
+    out = []
+    for label, candidates in groups:
+        deps = dict(references)
+        for index, candidate in enumerate(candidates):
+            deps[f"candidate{index}"] = candidate["repair"]
+            deps[f"validation{index}"] = candidate["validation"]
+        step = dag.add(Step(f"select/{trained.variant}+{label}", "select",
+                            {"min_utility_kept": spec.efficacy.min_utility_kept,
+                             "candidates": [{k: c[k] for k in ("label", "method", "params")} for c in candidates]},
+                            deps=deps))
+        variant = f"{trained.variant}+{label}"
+        dag.efficacy.append(EfficacyPlan(variant, trained.variant, aligned_source.variant, label, step.name))
+        out.append((_Source(variant, "repaired", trained.model, ("step", step.name), trained.method), trained.variant))
     return out
 
 

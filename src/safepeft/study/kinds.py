@@ -22,10 +22,12 @@ from safepeft.study.dag import Step
 
 STEP_KINDS: Registry = Registry("step kind", list_command="safepeft list step-kinds")
 STEP_KINDS.register("align", "safepeft.study.steps.align:STEP")
+STEP_KINDS.register("contaminate", "safepeft.study.steps.contaminate:STEP")
 STEP_KINDS.register("train", "safepeft.study.steps.train:STEP")
 STEP_KINDS.register("repair", "safepeft.study.steps.repair:STEP")
 STEP_KINDS.register("quantize", "safepeft.study.steps.quantize:STEP")
 STEP_KINDS.register("audit", "safepeft.study.steps.audit:STEP")
+STEP_KINDS.register("select", "safepeft.study.steps.select:STEP")
 
 
 @dataclass

@@ -71,7 +71,7 @@ def run_study(study: StudySpec | str | Path, run_dir: str | Path, executor: Any 
         scheduler = Scheduler(dag, [n for n in dag.steps if n not in done], done)
         executor.run(scheduler, state, kinds, spec.retries, summary.tracker(report))
         summary.blocked = scheduler.blocked()
-        summary.report = publish(run_dir, dag, state, spec.name)
+        summary.report = publish(run_dir, dag, state, spec.name, spec.model_dump(mode="json"))
     finally:
         state.close()
     summary.seconds = time.perf_counter() - started
@@ -95,10 +95,13 @@ def _resources(spec: StudySpec, dag: Dag, registry: Any, extra: dict[str, dict[s
                 **(spec.resources[k].model_dump() if k in spec.resources else {})} for k in kinds}
 
 
-def publish(run_dir: Path, dag: Dag, state: StudyState, title: str) -> Path | None:
-    """variants.json over every audited variant, then report.html (None when no audit is done yet)."""
+def publish(run_dir: Path, dag: Dag, state: StudyState, title: str, spec: dict[str, Any]) -> Path | None:
+    """variants.json over every audited variant, efficacy.json (with an efficacy protocol), then report.html (None
+    when no audit is done yet)."""
     from safepeft.report import write_report
     from safepeft.report.load import ManifestEntry, write_manifest
+    from safepeft.store.atomic import atomic_write_text
+    from safepeft.study.efficacy import EFFICACY, efficacy_results
 
     entries = []
     for plan in dag.variants:
@@ -108,6 +111,9 @@ def publish(run_dir: Path, dag: Dag, state: StudyState, title: str) -> Path | No
     if not entries:
         return None
     write_manifest(run_dir, entries)
+    efficacy = efficacy_results(run_dir, dag, state, spec)
+    if efficacy is not None:
+        atomic_write_text(run_dir / EFFICACY, efficacy.model_dump_json(indent=2))
     return write_report([run_dir], run_dir / REPORT, title=title)
 
 
@@ -152,7 +158,7 @@ def retry_step(run_dir: str | Path, name: str, executor: Any = None, kinds: str 
         scheduler = Scheduler(dag, [name], outputs)
         retries = data["spec"].get("retries", 1)
         (executor or LocalExecutor()).run(scheduler, state, kinds, retries, summary.tracker(report))
-        summary.report = publish(run_dir, dag, state, data["spec"]["name"])
+        summary.report = publish(run_dir, dag, state, data["spec"]["name"], data["spec"])
         return summary
     finally:
         state.close()

@@ -15,10 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from safepeft.errors import ConfigError
+from safepeft.finetune.contaminate import ContaminateSpec
 from safepeft.records.base import Spec
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-STAGES = ("align", "train", "repair", "quantize", "audit")
+STAGES = ("align", "contaminate", "train", "repair", "quantize", "audit", "select")
 """Step kinds in pipeline order."""
 Target = Literal["base", "aligned", "finetuned", "repaired"]
 
@@ -74,6 +75,9 @@ class FinetuneEntry(Spec):
     """Hyper-parameters to sweep: one variant per combination, merged over `params`."""
     adapter: str | None = None
     """An existing adapter directory or hub id, audited (and repaired) instead of training one."""
+    contaminate: ContaminateSpec | None = None
+    """Mix a share of harmful requests with compliant answers, generated at run time by the unaligned base model,
+    into `data` (the contaminated fine-tune of the efficacy protocol)."""
     start_from: Literal["aligned", "base"] = "aligned"
     """Train on the model's aligned reference when it has one (the SafeLoRA setting), or on the base."""
     models: list[str] | None = None
@@ -83,8 +87,8 @@ class FinetuneEntry(Spec):
 
     @model_validator(mode="after")
     def _trained_or_given(self) -> FinetuneEntry:
-        if self.adapter is not None and (self.method or self.data or self.params or self.grid):
-            raise ValueError("an `adapter` entry takes no method, data, params or grid")
+        if self.adapter is not None and (self.method or self.data or self.params or self.grid or self.contaminate):
+            raise ValueError("an `adapter` entry takes no method, data, params, grid or contaminate")
         if self.adapter is None and not (self.method and self.data):
             raise ValueError("give `method` and `data` to train, or an existing `adapter`")
         if any(not values for values in self.grid.values()):
@@ -93,29 +97,63 @@ class FinetuneEntry(Spec):
 
     def expand(self) -> list[tuple[str, dict[str, Any]]]:
         """(variant name, params) for every grid combination; a single variant without a grid."""
-        if not self.grid:
-            return [(self.name, dict(self.params))]
-        keys = sorted(self.grid)
-        variants = []
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            suffix = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
-            variants.append((f"{self.name}[{suffix}]", {**self.params, **dict(zip(keys, values, strict=True))}))
-        return variants
+        return expand_grid(self.name, self.params, self.grid)
+
+
+def expand_grid(name: str, params: dict[str, Any], grid: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(``name[k=v,...]``, params) for every combination of ``grid`` merged over ``params``; (name, params) alone
+    without a grid."""
+    if not grid:
+        return [(name, dict(params))]
+    keys = sorted(grid)
+    variants = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        suffix = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        variants.append((f"{name}[{suffix}]", {**params, **dict(zip(keys, values, strict=True))}))
+    return variants
 
 
 class RepairEntry(Spec):
-    """A post-hoc repair of every LoRA adapter (SafeLoRA, SPLoRA)."""
+    """A post-hoc repair of every LoRA adapter (SafeLoRA, SPLoRA, RESTA, SafeMERGE, Safe Delta)."""
 
     method: str
     """Repair method (`safepeft list repairs`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Its options (e.g. mode, tau, k)."""
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    """Hyper-parameters to sweep (e.g. `tau: [0.3, 0.5, 0.7]`): one candidate per combination. With `efficacy`, one
+    candidate is chosen on the validation split; without it, every candidate is a variant."""
     name: str | None = None
     """Name in variant names (default: the method)."""
 
     @property
     def label(self) -> str:
         return self.name or self.method
+
+    @model_validator(mode="after")
+    def _grid_values(self) -> RepairEntry:
+        if any(not values for values in self.grid.values()):
+            raise ValueError("every grid key needs at least one value")
+        return self
+
+    def expand(self) -> list[tuple[str, dict[str, Any]]]:
+        """(candidate label, params) for every grid combination."""
+        return expand_grid(self.label, self.params, self.grid)
+
+
+class EfficacySpec(Spec):
+    """The efficacy protocol: choose each repair's hyper-parameter on a validation split of the audit items, then
+    report recovery, utility kept and over-refusal change on the test split (docs/efficacy.md)."""
+
+    validation_share: float = Field(0.3, gt=0.0, lt=1.0)
+    """Share of each suite's items (by item-id hash) held out for choosing hyper-parameters; the audit reports on
+    the rest."""
+    validation_limit: int | None = Field(None, ge=1)
+    """At most this many validation items per suite (candidates are many, so their audits are kept short)."""
+    min_utility_kept: float = Field(0.95, ge=0.0)
+    """A candidate is eligible when it keeps at least this share of the fine-tune's utility on validation items."""
+    auto: bool = True
+    """Also add `+auto`: the best candidate of every method, chosen the same way (`safepeft repair auto`)."""
 
 
 class SchemeEntry(Spec):
@@ -182,6 +220,8 @@ class StudySpec(Spec):
     """Guardrails wrapping the model during the audit."""
     audit: AuditEntry
     """The audit of every variant."""
+    efficacy: EfficacySpec | None = None
+    """Run the efficacy protocol over the repairs (hyper-parameters chosen on a validation split)."""
     resources: dict[str, Resources] = Field(default_factory=dict)
     """Per step kind (align, train, repair, quantize, audit): Ray resources of one step."""
     retries: int = Field(1, ge=0)
@@ -202,6 +242,10 @@ class StudySpec(Spec):
         variants = [v for e in self.finetune for v, _ in e.expand()]
         if len(set(variants)) != len(variants):
             raise ValueError("fine-tune variant names must be unique")
+        labels = [r.label for r in self.repairs]
+        if len(set(labels)) != len(labels) or (self.efficacy and self.efficacy.auto and "auto" in labels):
+            raise ValueError(f"repair names must be unique (and not `auto` with efficacy), got {labels}; "
+                             "give repeated methods a `name`")
         return self
 
 
@@ -258,7 +302,7 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 def _all_fields() -> set[str]:
     classes: list[type[BaseModel]] = [StudySpec, ModelEntry, AlignSpec, FinetuneEntry, RepairEntry, SchemeEntry,
-                                      AuditEntry, Resources]
+                                      AuditEntry, Resources, EfficacySpec, ContaminateSpec]
     return {name for cls in classes for name in cls.model_fields}
 
 

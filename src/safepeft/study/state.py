@@ -19,7 +19,7 @@ from safepeft.errors import ResumeError
 from safepeft.records.base import Record
 from safepeft.store.atomic import atomic_write_text
 from safepeft.store.sqlite import RunStore
-from safepeft.study.dag import Dag, Step, VariantPlan
+from safepeft.study.dag import Dag, EfficacyPlan, Step, VariantPlan
 
 NAMESPACE = "study-steps"
 PLAN = "study.json"
@@ -117,7 +117,8 @@ def _alive(state: StepState | None) -> bool:
 
 def write_plan(run_dir: str | Path, spec: dict[str, Any], dag: Dag, source: str | None) -> None:
     data = {"source": source, "spec": spec, "steps": [s.to_json() for s in dag.steps.values()],
-            "variants": [v.__dict__ for v in dag.variants], "skipped": dag.skipped}
+            "variants": [v.__dict__ for v in dag.variants], "skipped": dag.skipped,
+            "efficacy": [e.__dict__ for e in dag.efficacy]}
     atomic_write_text(Path(run_dir) / PLAN, json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -128,5 +129,6 @@ def read_plan(run_dir: str | Path) -> tuple[dict[str, Any], Dag]:
                           "Pass the directory given to `safepeft study run --out`.")
     data = json.loads(path.read_text(encoding="utf-8"))
     dag = Dag(steps={s["name"]: Step.from_json(s) for s in data["steps"]},
-              variants=[VariantPlan(**v) for v in data["variants"]], skipped=data.get("skipped", []))
+              variants=[VariantPlan(**v) for v in data["variants"]], skipped=data.get("skipped", []),
+              efficacy=[EfficacyPlan(**e) for e in data.get("efficacy", [])])
     return data, dag

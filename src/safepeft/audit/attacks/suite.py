@@ -70,7 +70,8 @@ class JailbreakSuite(Suite):
     def run(self, generator: Generator, judge: Any, options: AuditOptions) -> SuiteResult:
         if judge is None:
             raise ConfigError("Jailbreak suites need a judge.", "Pass --judge NAME (default: classifier).")
-        items = select_items(self.base.items(), options.per_category, options.limit, options.seed)
+        items = select_items(self.base.items(), options.per_category, options.limit, options.seed,
+                             options.split, options.validation_share)
         rows: list[tuple[SuiteItem, str, Prompt, str]] = []  # (item, attack, prompt sent, answer as shown)
         transforms = [a for a in self.attacks if isinstance(a, TransformAttack)]
         if transforms:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from safepeft.audit.base import AuditOptions, Suite
+from safepeft.audit.prompt_suite import split_params
+from safepeft.audit.selection import split_items
 from safepeft.audit.sources import pick_file
 from safepeft.audit.utility import UtilityItem, gsm8k_items, score_items
 from safepeft.errors import ConfigError
@@ -22,10 +24,12 @@ from safepeft.tasks import arithmetic
 
 TRAIN_ROWS, TRAIN_SEED, EVAL_SEED = 1000, 0, 10_000  # must match finetune's builtin:arithmetic (1000 rows, seed 0)
 DEFAULT_ITEMS = 40
+MAX_ITEMS = 2000
 INSTRUCTION = "Solve the problem. End with 'The answer is N.'"
 
 
 def _subset(items: list[UtilityItem], options: AuditOptions) -> list[UtilityItem]:
+    items = split_items(items, options.split, options.validation_share)
     limit = options.limit or options.per_category
     if limit is None or limit >= len(items):
         return items
@@ -43,20 +47,25 @@ class _UtilitySuite(Suite):
         items = _subset(self.load(), options)
         params = GenParams(max_new_tokens=max(options.max_new_tokens, 96), system_prompt=options.system_prompt)
         result = score_items(generator, items, "exact_match", params=params, seed=options.seed)
-        result.params.update({"source": self.source or "builtin"})
+        result.params.update({"source": self.source or "builtin", **split_params(options)})
         return result
 
 
 class Arithmetic(_UtilitySuite):
-    """Built-in arithmetic word problems held out from `builtin:arithmetic` (exact match on the final number)."""
+    """Built-in arithmetic word problems held out from `builtin:arithmetic` (exact match on the final number);
+    `arithmetic:N` generates N of them (default 40). The first N of a larger set are the same problems."""
 
     def load(self) -> list[UtilityItem]:
+        count = DEFAULT_ITEMS
         if self.source is not None:
-            raise ConfigError(f"The arithmetic suite takes no source (got {self.source!r}).",
-                              "Use `--suite arithmetic`, or `--suite gsm8k:PATH` for a file.")
+            if not self.source.isdigit() or not 1 <= int(self.source) <= MAX_ITEMS:
+                raise ConfigError(f"The arithmetic suite takes an item count, got {self.source!r}.",
+                                  f"Use `--suite arithmetic` ({DEFAULT_ITEMS} items), `--suite arithmetic:N` with N "
+                                  f"from 1 to {MAX_ITEMS}, or `--suite gsm8k:PATH` for a file.")
+            count = int(self.source)
         train = arithmetic.problems(TRAIN_ROWS, seed=TRAIN_SEED)
         return [UtilityItem(f"arithmetic-{i}", f"{p.question} {INSTRUCTION}", p.response)
-                for i, p in enumerate(arithmetic.held_out(DEFAULT_ITEMS, EVAL_SEED, train), start=1)]
+                for i, p in enumerate(arithmetic.held_out(count, EVAL_SEED, train), start=1)]
 
 
 class GSM8K(_UtilitySuite):

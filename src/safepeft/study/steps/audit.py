@@ -22,7 +22,7 @@ def audit_options(params: dict[str, Any]) -> Any:
     from safepeft.audit.base import AuditOptions
 
     fields = {k: params[k] for k in ("limit", "per_category", "seed", "max_new_tokens", "system_prompt",
-                                     "bootstrap") if k in params}
+                                     "bootstrap", "split", "validation_share") if k in params}
     if params.get("attacks"):
         if "attacks" not in AuditOptions.model_fields:
             raise ConfigError("This safepeft's audit has no jailbreak attacks.", "Remove `audit.attacks`.")
@@ -143,6 +143,8 @@ def variant_generator(model: str, adapter: str | None, batch_size: int) -> tuple
     from safepeft.records import ArtifactRef
     from safepeft.study.adapters import shared_pool
 
+    if adapter is not None and is_model_dir(adapter):  # a repair that writes a whole model (RESTA, Safe Delta)
+        model, adapter = adapter, None
     if adapter is None and prefers_llamacpp(model):
         generator = LlamaCppGenerator(model, progress=False)
         return generator, ArtifactRef(spec=model, fingerprint=generator.fingerprint,
@@ -155,6 +157,12 @@ def variant_generator(model: str, adapter: str | None, batch_size: int) -> tuple
         "backend": "hf", "dtype": loaded.dtype, "source": loaded.source.kind, **_quantization(model)})
     adapter_ref = ArtifactRef(spec=adapter, fingerprint=loaded.adapter_fingerprint) if adapter else None
     return generator, model_ref, adapter_ref
+
+
+def is_model_dir(path: str) -> bool:
+    """A full model directory (config.json, no adapter_config.json), as weight-writing repairs output."""
+    folder = Path(path)
+    return (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file()
 
 
 def _quantization(model: str) -> dict[str, Any]:

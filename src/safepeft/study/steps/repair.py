@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from safepeft.study.dag import Step
@@ -46,9 +47,24 @@ def repair_inputs(method: str, ctx: StepContext) -> dict[str, Any] | None:
     if "safety_conversations" in wanted:
         inputs["safety_conversations"] = safety_conversations()
     if "safety_adapter" in wanted:
-        inputs["safety_adapter"] = train_safety_adapter(ctx.require("aligned"), ctx.require("adapter"),
-                                                        ctx.out_dir / "safety-lora")
+        inputs["safety_adapter"] = shared_safety_adapter(ctx, train_safety_adapter)
     return inputs or None
+
+
+def shared_safety_adapter(ctx: StepContext, train: Any) -> Any:
+    """One safety LoRA per aligned model and adapter shape in the run directory, shared by every SafeMERGE step
+    (a grid of merge weights needs it once); a lock makes parallel steps wait for the first to train it."""
+    import json
+
+    from safepeft.store.lock import run_dir_lock
+    from safepeft.store.sqlite import request_key
+
+    aligned, adapter = ctx.require("aligned"), ctx.require("adapter")
+    config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    shape = {k: config.get(k) for k in ("r", "lora_alpha", "target_modules")}
+    out = ctx.run_dir / "shared" / f"safety-lora-{request_key('safety-lora', aligned, shape)[:16]}"
+    with run_dir_lock(out):
+        return train(aligned, adapter, out / "adapter")
 
 
 STEP = RepairStep()
