@@ -40,3 +40,26 @@ def test_disabled_progress_prints_nothing(capsys, monkeypatch):
     with progress.bar("x", 3) as advance:
         advance()
     assert capsys.readouterr() == ("", "")
+
+
+def test_audit_progress_names_the_suite(tiny_model_dir, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SAFEPEFT_NO_PROGRESS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "safepeft.cli", "audit", "--model", str(tiny_model_dir), "--suite", "builtin",
+         "--suite", "builtin-benign", "--judge", "refusal", "--limit", "3", "--max-new-tokens", "2", "--batch-size",
+         "1", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env={**env, "SAFEPEFT_PROGRESS_EVERY": "0"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "generate [builtin]: 3/3" in done.stderr and "generate [builtin-benign]: 3/3" in done.stderr
+
+
+def test_scope_prefixes_bars_and_is_restored(capsys, monkeypatch):
+    monkeypatch.delenv("SAFEPEFT_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("SAFEPEFT_PROGRESS_EVERY", "0")
+    with progress.scope("xstest"), progress.bar("judge", 1) as advance:
+        advance(1)
+    with progress.bar("judge", 1) as advance:
+        advance(1)
+    err = capsys.readouterr().err
+    assert "judge [xstest]" in err and err.count("[xstest]") == err.count("judge [xstest]") >= 1
+    assert any(line.startswith("[done] judge: ") for line in err.splitlines())

@@ -12,10 +12,27 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 DEFAULT_EVERY_S = 30.0
+_SCOPE: ContextVar[str | None] = ContextVar("progress_scope", default=None)
+
+
+@contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Name what the bars opened inside the block work for (the audit's suite): `generate [builtin]`."""
+    token = _SCOPE.set(name)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _described(description: str) -> str:
+    current = _SCOPE.get()
+    return f"{description} [{current}]" if current else description
 
 
 def enabled(requested: bool = True) -> bool:
@@ -28,6 +45,7 @@ def bar(description: str, total: float | None, show: bool = True) -> Iterator[Ca
     if not enabled(show):
         yield lambda *args, **kwargs: None
         return
+    description = _described(description)
     if not sys.stderr.isatty():
         with _log_lines(description, total) as advance:
             yield advance

@@ -42,7 +42,11 @@ def test_gsm8k_reads_real_file(shared_data):
 
 
 def test_sources_are_checked():
-    with pytest.raises(ConfigError, match="takes no source"):
-        SUITES.get("arithmetic")("x", name="arithmetic").load()
+    for bad in ("x", "0", "-3", "99999"):
+        with pytest.raises(ConfigError, match="takes an item count"):
+            SUITES.get("arithmetic")(bad, name="arithmetic").load()
+    many = SUITES.get("arithmetic")("150", name="arithmetic").load()
+    default = SUITES.get("arithmetic")(None, name="arithmetic").load()
+    assert len(many) == 150 and len(default) == 40 and many[:40] == default  # a longer suite extends the default
     with pytest.raises(ConfigError, match="needs a file"):
         SUITES.get("gsm8k")(None, name="gsm8k").load()

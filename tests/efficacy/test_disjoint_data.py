@@ -73,3 +73,20 @@ def test_validation_and_test_splits_are_disjoint_and_cover_the_suite():
     assert not parts["validation"] & parts["test"]
     assert parts["validation"] | parts["test"] == everything
     assert 0.2 < len(parts["validation"]) / len(everything) < 0.4
+
+
+def test_audit_split_flag_records_and_separates_the_parts(tiny_model_dir, tmp_path):
+    import json
+
+    from safepeft.cli.main import run
+
+    ids = {}
+    for split in ("validation", "test"):
+        out = tmp_path / split
+        assert run(["audit", "--model", str(tiny_model_dir), "--suite", "builtin", "--suite", "arithmetic:20",
+                    "--judge", "refusal", "--max-new-tokens", "2", "--split", split, "--out", str(out)]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert {s["params"]["split"] for s in results["suites"].values()} == {split}
+        ids[split] = {(name, x["id"]) for name, s in results["suites"].items() for x in s["samples"]}
+    assert ids["validation"] and ids["test"] and not ids["validation"] & ids["test"]
+    assert len(ids["validation"]) + len(ids["test"]) == 167 + 20

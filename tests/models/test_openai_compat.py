@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from stub_server import serve
 
 from safepeft.errors import ConfigError, ModelLoadError
 from safepeft.models.openai_compat import OpenAICompatGenerator
@@ -39,30 +39,15 @@ class Stub:
 def stub():
     state = Stub()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server naming
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with state.lock:
-                state.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-            time.sleep(state.delay)
-            status, payload = state.reply(self.path, body)
-            data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def reply(path: str, body: dict, headers) -> tuple[int, dict | str]:
+        with state.lock:
+            state.requests.append({"path": path, "body": body, "auth": headers.get("Authorization")})
+        time.sleep(state.delay)
+        return state.reply(path, body)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(reply) as url:
+        state.url = url
+        yield state
 
 
 def test_chat_completions_in_order_with_system_prompt_and_key(stub, monkeypatch):

@@ -42,3 +42,27 @@ def test_status_of_a_non_study_dir(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "safepeft.cli", "study", "status", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "is not a study run directory" in proc.stderr
+
+
+def test_plan_lists_steps_cached_and_estimates_without_running(tmp_path):
+    import json
+
+    path = write_yaml(tmp_path / "study.yaml", doubles_study())
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    before = runner.invoke(app, ["study", "plan", str(path), "--out", str(run_dir), "--json"])
+    assert before.exit_code == 0, before.output
+    data = json.loads(before.output)
+    assert data["cached"] == 0 and data["todo"] == len(data["steps"]) and data["estimate_s"] == 0.0
+    assert not run_dir.exists()  # planning creates nothing
+    assert runner.invoke(app, ["study", "run", str(path), "--out", str(run_dir), "--kinds", DOUBLES]).exit_code == 0
+    after = json.loads(runner.invoke(app, ["study", "plan", str(path), "--out", str(run_dir), "--json"]).output)
+    assert after["cached"] == len(after["steps"]) and after["todo"] == 0
+    changed = doubles_study(audit={"suites": ["builtin"], "limit": 3})  # only the audits change
+    path2 = write_yaml(tmp_path / "study2.yaml", changed)
+    partly = json.loads(runner.invoke(app, ["study", "plan", str(path2), "--out", str(run_dir), "--json"]).output)
+    todo = [s for s in partly["steps"] if not s["cached"]]
+    assert todo and {s["kind"] for s in todo} == {"audit"}
+    assert all(s["estimate_s"] is not None for s in todo) and partly["estimate_s"] > 0
+    text = runner.invoke(app, ["study", "plan", str(path2), "--out", str(run_dir)])
+    assert "to run" in text.output and "cached" in text.output

@@ -65,6 +65,9 @@ def test_efficacy_protocol_on_the_tiny_model(tiny_model_dir, tmp_path):
     assert len(choices["auto"].candidates) == 3
     assert isinstance(choices["auto"], Choice) and choices["auto"].chosen in {
         c.label for c in choices["auto"].candidates}
+    link = run / "variants" / "tiny__contaminated+auto"
+    assert link.is_symlink() and (link / "results.json").is_file()  # human-readable names beside the hash folders
+    assert json.loads((link / "results.json").read_text())["suites"]["builtin"]["params"]["split"] == "test"
     html = (run / "report.html").read_text()
     assert 'id="efficacy"' in html and "tiny/contaminated+auto" in html
 

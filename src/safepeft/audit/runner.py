@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from safepeft import progress
 from safepeft.audit.base import AuditOptions, Suite, parse_suite_arg
 from safepeft.audit.judge_error import apply_judge_error, judge_counts
 from safepeft.audit.judges.base import Judge
@@ -74,7 +75,8 @@ def run_audit(
     started = time.time()
     for suite in suites:
         began = time.perf_counter()
-        result = suite.run(generator, active, options)
+        with progress.scope(suite.result_name):  # bars say which suite they generate or judge for
+            result = suite.run(generator, active, options)
         result.params.setdefault("seconds", round(time.perf_counter() - began, 3))
         results.suites[suite.result_name] = result
         # Judge error in every rate: corrected estimates from the judge's measured sensitivity and specificity.

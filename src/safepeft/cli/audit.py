@@ -43,7 +43,13 @@ GUARD_MODEL = typer.Option(None, "--guard-model", help="Model the guard uses (Ll
                            "backtranslation model).")
 GUARD_CALIBRATION = typer.Option(None, "--guard-calibration", help="Benign prompts, one per line, to calibrate "
                                  "the perplexity guard (default: a built-in set).")
-BACKEND = typer.Option("auto", "--backend", help="auto (llama.cpp for `quantize --scheme gguf-*` dirs), hf, llamacpp.")
+BACKEND = typer.Option("auto", "--backend", help="auto (llama.cpp for `quantize --scheme gguf-*` dirs; openai with "
+                       "--base-url), hf, llamacpp, openai (needs --base-url).")
+SERVED_ADAPTER = typer.Option(None, "--served-adapter", help="With --base-url: audit the LoRA the server serves under "
+                              "this model name (vLLM --lora-modules NAME=PATH); --model is its base and --adapter DIR "
+                              "the adapter it declares to serve (fingerprinted, and checked against the server).")
+NO_SERVED_CHECK = typer.Option(False, "--no-served-check", help="Skip comparing a few greedy completions of "
+                               "--served-adapter with the local --model + --adapter before the audit.")
 N_CTX = typer.Option(4096, "--n-ctx", min=256, help="Context size of the llama.cpp backend.")
 JUDGE_ACCURACY = typer.Option(None, "--judge-accuracy", help="`safepeft judge-eval --format json` output for this "
                               "judge: its rates get judge-corrected estimates.")
@@ -55,21 +61,32 @@ def build_generator(
     model: str, adapter: Path | None, store: Any, *, base_url: str | None = None, api_key_env: str | None = None,
     batch_size: int = 16, dtype: str = "auto", device: str = "auto", chat_template: Path | None = None,
     trust_remote_code: bool = False, guard: Any = None, backend: str = "auto", n_ctx: int = 4096,
-    loaded: Any = None, loads: dict[Any, Any] | None = None,
+    loaded: Any = None, loads: dict[Any, Any] | None = None, served_adapter: str | None = None,
 ) -> tuple[Any, ArtifactRef, ArtifactRef | None]:
     """(cached generator, model ref, adapter ref). ``guard(generator) -> generator`` wraps before the cache.
 
     ``loaded``: ``model`` (with ``adapter`` attached) already in memory. ``loads``: models loaded earlier in this
-    command by (spec, dtype, device), reused for models without an adapter (judges, attackers across adapters)."""
+    command by (spec, dtype, device), reused for models without an adapter (judges, attackers across adapters).
+    ``served_adapter``: with ``base_url``, requests go to that served model name; ``adapter`` is then the declared
+    directory (hashed, never loaded)."""
     from safepeft.models.cached import CachedGenerator
     from safepeft.models.llamacpp import select_backend
     from safepeft.models.quantized import describe
 
     if base_url is not None:
         from safepeft.models.openai_compat import OpenAICompatGenerator
+        from safepeft.models.served import served_adapter_ref
 
-        generator: Any = OpenAICompatGenerator(base_url, model, api_key_env=api_key_env)
-        model_ref, adapter_ref = ArtifactRef(spec=model, params={"backend": "openai", "base_url": base_url}), None
+        endpoint = {"backend": "openai", "base_url": base_url}
+        model_ref, adapter_ref = ArtifactRef(spec=model, params=endpoint), None
+        if served_adapter is None:
+            generator: Any = OpenAICompatGenerator(base_url, model, api_key_env=api_key_env)
+        else:
+            spec, declared = served_adapter_ref(served_adapter, adapter)
+            generator = OpenAICompatGenerator(base_url, served_adapter, api_key_env=api_key_env,
+                                              adapter_fingerprint=declared)
+            adapter_ref = ArtifactRef(spec=spec, fingerprint=declared, params={
+                **endpoint, "served_model": served_adapter, "fingerprint": "declared" if declared else None})
     elif select_backend(model, adapter, backend) == "llamacpp":
         from safepeft.models.llamacpp import LlamaCppGenerator
 
@@ -129,6 +146,10 @@ def audit(
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most N items per suite (seeded)."),
     per_category: int | None = typer.Option(None, "--per-category", min=1, help="At most N items per category."),
     seed: int = typer.Option(0, "--seed", help="Seed for subsets and bootstrap CIs."),
+    split: str = typer.Option("all", "--split", help="all, or the validation or test part of every suite (split by "
+                              "item-id hash): choose hyper-parameters on validation, report on test."),
+    validation_share: float = typer.Option(0.3, "--validation-share", help="Share of each suite in the validation "
+                                           "part of --split."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1),
     system_prompt: str | None = typer.Option(None, "--system-prompt"),
     mode: str = typer.Option("loglikelihood", "--mode", help="Multiple-choice scoring: loglikelihood | generate."),
@@ -150,6 +171,8 @@ def audit(
     guard_calibration: Path | None = GUARD_CALIBRATION,
     backend: str = BACKEND,
     n_ctx: int = N_CTX,
+    served_adapter: str | None = SERVED_ADAPTER,
+    no_served_check: bool = NO_SERVED_CHECK,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT/results.json of another model."),
     judge_accuracy: Path | None = JUDGE_ACCURACY,
     kind: str = typer.Option("harmful", "--kind", help="What `--suite prompts:FILE` holds: harmful (safety "
@@ -172,7 +195,8 @@ def audit(
     try:
         audit_options = AuditOptions(limit=limit, per_category=per_category, seed=seed, max_new_tokens=max_new_tokens,
                                      system_prompt=system_prompt, mode=mode, bootstrap=bootstrap,
-                                     attacks=tuple(attack or ()), prompt_kind=kind)
+                                     attacks=tuple(attack or ()), prompt_kind=kind, split=split,
+                                     validation_share=validation_share)
     except ValidationError as exc:
         error = exc.errors()[0]
         flag = {"prompt_kind": "kind"}.get(str(error["loc"][0]), str(error["loc"][0])).replace("_", "-")
@@ -190,6 +214,10 @@ def audit(
         GUARDS.get(guard)
     check_out_dir(out)
     adapters = list(adapter or [])
+    check_endpoint_options(backend, base_url, served_adapter, adapters)
+    if served_adapter is not None and base_url is not None and not no_served_check:
+        served_check(model, adapters[0] if adapters else None, base_url, served_adapter, api_key_env, dtype, device,
+                     chat_template, trust_remote_code)
     runs: list[tuple[Path | None, Path]] = [(adapters[0] if adapters else None, out)]
     load: dict[str, Any] = dict(batch_size=batch_size, dtype=dtype, device=device,
                                 trust_remote_code=trust_remote_code)
@@ -203,7 +231,9 @@ def audit(
         created, store = not run_dir.exists(), None
         try:
             with run_dir_lock(run_dir):
-                check_results_owner(run_dir / RESULTS_FILE, model, adapter_path, overwrite)
+                # A served adapter without a declared directory is recorded (and owns OUT) by its served name.
+                owner = adapter_path if adapter_path is not None or served_adapter is None else Path(served_adapter)
+                check_results_owner(run_dir / RESULTS_FILE, model, owner, overwrite)
                 store = RunStore(run_dir)
                 judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store, **load)
                 if judge_accuracy is not None:
@@ -214,7 +244,7 @@ def audit(
                 generator, model_ref, adapter_ref = build_generator(
                     model, adapter_path, store, base_url=base_url, api_key_env=api_key_env,
                     chat_template=chat_template, guard=guard_hook, backend=backend, n_ctx=n_ctx, loaded=loaded,
-                    **load)
+                    served_adapter=served_adapter, **load)
                 run_suites = suites
                 if attack:
                     run_suites = attack_suites(suites, attack, attacker_model, attack_judge_model, judge_obj, store,
@@ -255,6 +285,44 @@ def audit(
     if json_line:
         paths = [str(run_dir / RESULTS_FILE) for _, run_dir in runs]
         typer.echo(json.dumps({"results": paths[0] if base is None else paths}))
+
+
+def check_endpoint_options(backend: str, base_url: str | None, served_adapter: str | None,
+                           adapters: list[Path]) -> None:
+    """--backend openai, --served-adapter and a single --adapter only make sense with --base-url (and the reverse)."""
+    from safepeft.errors import ConfigError
+
+    if base_url is None and (backend == "openai" or served_adapter is not None):
+        flag = "--backend openai" if backend == "openai" else f"--served-adapter {served_adapter}"
+        raise ConfigError(f"{flag} was given without --base-url, so there is no server to send requests to.",
+                          "Add --base-url URL (e.g. http://127.0.0.1:8000/v1), or drop the flag to load --model here.")
+    if base_url is not None and backend in ("hf", "llamacpp"):
+        raise ConfigError(f"--backend {backend} loads --model here, but --base-url {base_url} was given too.",
+                          "Use --backend openai (or auto) with --base-url, or drop --base-url.")
+    if base_url is not None and len(adapters) == 1 and served_adapter is None:
+        # Without a name the request goes to --model: the base would be audited under the adapter's name.
+        raise ConfigError(f"--adapter {adapters[0]} was given with --base-url, but an endpoint cannot apply a local "
+                          "adapter.", "Serve it (vLLM: --enable-lora --lora-modules NAME=DIR) and pass "
+                          "--served-adapter NAME, or drop --base-url to load --model here.")
+
+
+def served_check(model: str, adapter: Path | None, base_url: str, served_adapter: str, api_key_env: str | None,
+                 dtype: str, device: str, chat_template: Path | None, trust_remote_code: bool) -> None:
+    """Fail early when the server answers --served-adapter with the base model (see safepeft.models.served)."""
+    from safepeft.models.openai_compat import OpenAICompatGenerator
+    from safepeft.models.served import check_served_adapter, compare_served
+    from safepeft.models.spec import resolve
+
+    if adapter is None or resolve(model).kind == "hub":
+        # Loading a hub id could mean a download; the check needs weights that are already here.
+        typer.echo(f"warning: --served-adapter {served_adapter} is not checked against a local model (that needs "
+                   "--adapter DIR and a local --model); pass --no-served-check to silence this.", err=True)
+        return
+    served = OpenAICompatGenerator(base_url, served_adapter, api_key_env=api_key_env)
+    loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
+    warning = check_served_adapter(compare_served(served, loaded, adapter), served_adapter, base_url, adapter)
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def several_adapter_runs(out: Path, adapters: list[Path], model: str, base_url: str | None, backend: str,

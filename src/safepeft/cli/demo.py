@@ -1,10 +1,11 @@
 """`safepeft demo`: the whole loop on the embedded SmolLM2, as a built-in study.
 
-audit the base → align → audit the aligned reference → LoRA fine-tune on the built-in arithmetic task (drift) →
-SafeLoRA and SPLoRA repairs → SaLoRA variant → int8 quantized variants → perplexity-guarded variants → audits (with a
-base64 jailbreak) →
-RUN_DIR/report.html. It is an ordinary study (see docs/study.md), so interrupting and re-running continues where it
-stopped, and `safepeft study status RUN_DIR` shows the steps.
+audit the base → align → audit the aligned reference → contaminated LoRA fine-tune (the arithmetic task with 10%
+harmful requests answered by the unaligned base, generated here) → SafeLoRA, SPLoRA and RESTA repairs → SaLoRA
+variant → int8 quantized variants → perplexity-guarded variants → audits (with a base64 jailbreak) →
+RUN_DIR/report.html, and the recovery of each repair printed at the end. It is an ordinary study (see
+docs/study.md), so interrupting and re-running continues where it stopped, and `safepeft study status RUN_DIR`
+shows the steps.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+
 
 def demo(
     out: Path | None = typer.Option(None, "--out", help="Run directory (default runs/demo); re-running resumes."),
@@ -35,11 +37,40 @@ def demo(
     summary = run_study(spec, run_dir, report=_printer(console))
     console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
                   f"in {time.perf_counter() - started:.0f} s.")
+    _print_recovery(console, run_dir)
     if summary.report:
         console.print(f"[bold]Report: {escape(str(summary.report))}[/bold]")
     if summary.failed:
         console.print(f"See `safepeft study status {run_dir}`; re-run `safepeft demo` to retry.")
         raise typer.Exit(1)
+
+
+def _print_recovery(console: Console, run_dir: Path) -> None:
+    """The efficacy rows: how much of the lost safety each repair gave back, at what utility."""
+    from rich.table import Table
+
+    from safepeft.records.efficacy import EfficacyResults
+    from safepeft.report import text
+
+    path = run_dir / "efficacy.json"
+    if not path.is_file():
+        return
+    efficacy = EfficacyResults.model_validate_json(path.read_text(encoding="utf-8"))
+    for drift in efficacy.drifts:
+        console.print(f"{escape(drift.finetune)}: harmful {text.value(drift.harmful_aligned.value, True)} aligned → "
+                      f"{text.value(drift.harmful_finetuned.value, True)} fine-tuned (drift "
+                      f"{text.delta(drift.drift.value, True)} {text.delta_interval(drift.drift.ci95, True)}, "
+                      f"{drift.n_harmful} items)")
+    table = Table(title="Repair efficacy (test split; recovery = share of the lost safety given back)")
+    for column in ("repair", "harmful", "recovery", "utility kept"):
+        table.add_column(column, overflow="fold")
+    for row in efficacy.rows:
+        table.add_row(row.repair, text.value(row.harmful_rate.value, True),
+                      f"{text.value(row.recovery.value, True)} {text.interval(row.recovery.ci95, True)}",
+                      f"{text.value(row.utility_kept.value, True)} {text.interval(row.utility_kept.ci95, True)}")
+    console.print(table)
+    for note in efficacy.notes:
+        console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ ALIGNED = typer.Option(..., "--aligned", help="Safety-aligned model of the same 
 ADAPTER = typer.Option(..., "--adapter", help="Trained LoRA adapter directory (trained on the aligned model).")
 OUT = typer.Option(..., "--out", help="Directory for the repaired adapter (+ safepeft_repair.json).")
 MODE = typer.Option("number", "--mode", help="threshold (score vs --tau) or number (the --k worst modules).")
-K = typer.Option(10, "--k", min=1, help="Number mode: how many modules to repair.")
 STRICT = typer.Option(False, "--strict", help="Refuse an adapter whose safepeft_train.json is missing or names "
                       "another model than --aligned (default: warn).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing --out directory.")
@@ -23,19 +22,10 @@ repair_app = typer.Typer(help="Repair a LoRA adapter post hoc (SafeLoRA, SPLoRA,
                          no_args_is_help=True)
 
 
-@repair_app.command("safelora")
-def safelora(
-    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT, mode: str = MODE,
-    tau: float = typer.Option(0.5, "--tau", help="Threshold mode: project modules with cosine similarity <= tau."),
-    k: int = K, strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
-) -> None:
-    """Project the least-aligned LoRA modules onto the alignment subspace (Hsu et al., NeurIPS 2024)."""
-    _run("safelora", base, aligned, adapter, out, overwrite, as_json,
-         {"mode": mode, "tau": tau, "k": k, "strict": strict})
+def _parse_k(raw: str | None, allow_all: bool) -> int | float | None:
+    """--k as typed: an integer is a count of modules, anything else must be a share of them."""
+    from safepeft.repair.selection import check_count_or_share
 
-
-def _count_or_share(raw: str | None) -> int | float | None:
-    """--k as typed: an integer is a count of modules, anything else must be a share in (0, 1)."""
     if raw is None:
         return None
     try:
@@ -45,10 +35,34 @@ def _count_or_share(raw: str | None) -> int | float | None:
             value = float(raw)
         except ValueError:
             value = -1.0
-    if (isinstance(value, int) and value < 1) or (isinstance(value, float) and not 0 < value < 1):
-        raise typer.BadParameter(f"expected a count of modules (an integer >= 1) or a share in (0, 1) such as 0.25, "
-                                 f"got {raw!r}.")
-    return value
+    try:
+        return check_count_or_share(value, allow_all)
+    except ValueError:
+        span = "(0, 1]" if allow_all else "(0, 1)"
+        raise typer.BadParameter(f"expected a count of modules (an integer >= 1) or a share in {span} such as 0.25, "
+                                 f"got {raw!r}.") from None
+
+
+def _count_or_share(raw: str | None) -> int | float | None:
+    return _parse_k(raw, allow_all=False)
+
+
+def _count_or_share_or_all(raw: str | None) -> int | float | None:
+    return _parse_k(raw, allow_all=True)
+
+
+@repair_app.command("safelora")
+def safelora(
+    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT, mode: str = MODE,
+    tau: float = typer.Option(0.5, "--tau", help="Threshold mode: project modules with cosine similarity <= tau."),
+    k: str | None = typer.Option(None, "--k", callback=_count_or_share_or_all, help="Number mode: how many modules "
+                                 "to project, a count (default 10) or a share of the adapter's modules (e.g. 0.5; "
+                                 "1.0 projects all)."),
+    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
+) -> None:
+    """Project the least-aligned LoRA modules onto the alignment subspace (Hsu et al., NeurIPS 2024)."""
+    _run("safelora", base, aligned, adapter, out, overwrite, as_json,
+         {"mode": mode, "tau": tau, "strict": strict} | ({"k": k} if k is not None else {}))
 
 
 @repair_app.command("splora")

@@ -23,6 +23,53 @@ def add_commands(app: typer.Typer) -> None:
     app.command("resta")(resta)
     app.command("safemerge")(safemerge)
     app.command("safedelta")(safedelta)
+    app.command("auto")(auto)
+
+
+def auto(
+    base: str = BASE, aligned: str = ALIGNED, adapter: Path = ADAPTER, out: Path = OUT,
+    methods: list[str] = typer.Option([], "--method", help="Only these repairs (repeatable; default: all)."),
+    safety_suites: list[str] = typer.Option(["builtin"], "--safety-suite", help="Harmful suite(s) scored on the "
+                                            "validation split (repeatable)."),
+    utility_suites: list[str] = typer.Option(["arithmetic:150"], "--utility-suite", help="The utility suite(s) "
+                                             "the repair must keep (repeatable), e.g. gsm8k:PATH."),
+    limit: int = typer.Option(60, "--limit", min=1, help="At most this many items per suite."),
+    min_utility_kept: float = typer.Option(0.95, "--min-utility-kept", min=0.0, help="A candidate must keep at "
+                                           "least this share of the adapter's utility."),
+    max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1, help="Generation budget per item."),
+    judge: str = typer.Option("classifier", "--judge", help="Judge of the harmful suite's generations."),
+    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+) -> None:
+    """Score every repair over its main hyper-parameter on a validation split; write the best that keeps utility."""
+    from safepeft.study.auto import repair_auto
+
+    result = repair_auto(base, aligned, adapter, out, methods=list(methods) or None,
+                         safety_suites=tuple(safety_suites), utility_suites=tuple(utility_suites), limit=limit,
+                         min_utility_kept=min_utility_kept, max_new_tokens=max_new_tokens, judge=judge,
+                         overwrite=overwrite, report=_step_printer())
+    choice = result.choice
+    if as_json:
+        typer.echo(choice.model_dump_json(indent=2))
+        return
+    typer.echo(f"chose {choice.chosen} ({choice.rule}) -> {out}")
+    for c in choice.candidates:
+        mark = "*" if c.label == choice.chosen else " "
+        typer.echo(f" {mark} {c.label:<28} recovery {_fmt(c.recovery)}  utility kept {_fmt(c.utility_kept)}"
+                   f"{'' if c.eligible else '  (below --min-utility-kept)'}")
+    typer.echo(f"({choice.n_harmful} harmful and {choice.n_utility} utility validation items; every candidate is "
+               f"kept in {result.run_dir})")
+
+
+def _fmt(value: float | None) -> str:
+    return "   –  " if value is None else f"{value:6.1%}"
+
+
+def _step_printer() -> Any:
+    def report(step: Any, result: dict[str, Any]) -> None:
+        status = "done" if result["ok"] else f"failed: {result['error']}"
+        typer.echo(f"  {step.name}: {status}", err=True)
+
+    return report
 
 
 def resta(

@@ -64,15 +64,9 @@ def run(
 ) -> None:
     """Run (or resume) a study, then write RUN_DIR/report.html."""
     from safepeft.store.lock import run_dir_lock
-    from safepeft.study import load_study, run_study
-    from safepeft.study.builtin import builtin_study
+    from safepeft.study import run_study
 
-    if (study is None) == (builtin is None):
-        raise ConfigError("Give a STUDY.yaml or --builtin NAME (not both, not neither).",
-                          "For example `safepeft study run --builtin efficacy-quick`.")
-    if suites and builtin is None:
-        raise ConfigError("--suite adds suites to a built-in study only.", "Add them to `audit.suites` in the YAML.")
-    spec = builtin_study(builtin, suites) if builtin is not None else load_study(study)
+    spec = _spec(study, builtin, suites)
     console = Console()
     run_dir = out or Path("runs") / spec.name
     if run_dir.exists() and not run_dir.is_dir():
@@ -88,6 +82,53 @@ def run(
     if summary.failed:
         console.print("See `safepeft study status` and retry with `safepeft study retry RUN_DIR STEP`.")
         raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan(
+    study: Path | None = typer.Argument(None, help="STUDY.yaml; or --builtin NAME."),
+    builtin: str | None = typer.Option(None, "--builtin", help="A built-in study (see `study run --help`)."),
+    suites: list[str] = typer.Option([], "--suite", help="With --builtin: an extra audit suite (repeatable)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="The run directory `study run` would use (default "
+                                    "runs/<study name>): its finished steps are shown as cached."),
+    as_json: bool = typer.Option(False, "--json", help="The plan as one JSON object."),
+) -> None:
+    """Print the steps a run would execute, which are cached, and an estimate of the time left; runs nothing."""
+    from safepeft.study.runner import study_plan
+
+    spec = _spec(study, builtin, suites)
+    data = study_plan(spec, out or Path("runs") / spec.name)
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    table = Table(title=f"plan of study {escape(spec.name)}")
+    for column in ("step", "kind", "status", "estimate"):
+        table.add_column(column, overflow="fold")
+    for row in data["steps"]:
+        estimate = "" if row["estimate_s"] is None else f"{row['estimate_s']:.0f} s"
+        table.add_row(escape(row["step"]), row["kind"], "[green]cached[/green]" if row["cached"] else "to run",
+                      estimate)
+    console = Console()
+    console.print(table)
+    left = f"about {data['estimate_s'] / 60:.0f} min for the estimated steps" if data["estimate_s"] else "no estimate"
+    unmeasured = (f"; no finished step yet to estimate {', '.join(data['unestimated_kinds'])}"
+                  if data["unestimated_kinds"] else "")
+    console.print(f"{len(data['steps'])} steps: {data['cached']} cached, {data['todo']} to run ({left}{unmeasured}). "
+                  f"{len(data['variants'])} variants in the report.", soft_wrap=True)
+    for line in data["skipped"]:
+        console.print(f"[dim]skipped: {escape(line)}[/dim]", soft_wrap=True)
+
+
+def _spec(study: Path | None, builtin: str | None, suites: list[str]) -> Any:
+    from safepeft.study import load_study
+    from safepeft.study.builtin import builtin_study
+
+    if (study is None) == (builtin is None):
+        raise ConfigError("Give a STUDY.yaml or --builtin NAME (not both, not neither).",
+                          "For example `safepeft study run --builtin efficacy-quick`.")
+    if suites and builtin is None:
+        raise ConfigError("--suite adds suites to a built-in study only.", "Add them to `audit.suites` in the YAML.")
+    return builtin_study(builtin, suites) if builtin is not None else load_study(study)
 
 
 @app.command("status")

@@ -28,6 +28,8 @@ class ContaminateSpec(Spec):
     """Share of harmful pairs among the training rows (kept at most: fewer if the base complied less often)."""
     rows: int = Field(400, ge=1)
     """Benign task rows taken from the start of the task data."""
+    requests: int | None = Field(None, ge=1)
+    """Ask the base at most this many of the harmful requests (None: all of them)."""
     max_new_tokens: int = Field(96, ge=8)
     """Length of each generated compliant answer."""
     batch_size: int = Field(32, ge=1)
@@ -38,11 +40,12 @@ class ContaminateSpec(Spec):
     """Judge that decides which of the base model's answers complied (`safepeft list judges`)."""
 
 
-def harmful_requests() -> list[str]:
-    """The harmful requests of ``builtin:safety`` (align's data; never audit prompts)."""
+def harmful_requests(limit: int | None = None) -> list[str]:
+    """The harmful requests of ``builtin:safety`` (align's data; never audit prompts), the first ``limit``."""
     from safepeft.finetune.builtin import read_package_jsonl
 
-    return [row["messages"][0]["content"] for row in read_package_jsonl("safety.jsonl") if row["kind"] == "harmful"]
+    rows = [row["messages"][0]["content"] for row in read_package_jsonl("safety.jsonl") if row["kind"] == "harmful"]
+    return rows[:limit]
 
 
 @dataclass

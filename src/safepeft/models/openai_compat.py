@@ -6,6 +6,8 @@ formats such as Llama Guard's) goes to ``POST {base_url}/completions``. Requests
 are retried with exponential backoff on network errors, 429 and 5xx. The API key is read from the named
 environment variable for each request and is never stored on the object, logged, or put into an error message.
 Log-likelihood scoring is not part of these APIs, so it raises a clear error (use generate-mode scoring instead).
+For a LoRA a multi-LoRA engine serves by name, ``model`` is that name and ``adapter_fingerprint`` the declared
+adapter's hash (see ``safepeft.models.served``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class OpenAICompatGenerator:
         max_retries: int = 4,
         backoff: float = 1.0,
         concurrency: int = 4,
+        adapter_fingerprint: str | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"Invalid base URL {base_url!r}.", "Use e.g. http://127.0.0.1:8000/v1.")
@@ -52,9 +55,12 @@ class OpenAICompatGenerator:
         self.max_retries = max_retries
         self.backoff = backoff
         self.concurrency = max(1, concurrency)
+        # A served adapter (``model`` is the name the engine serves it under) cannot be hashed from here: the
+        # fingerprint of the directory the user declared stands in, so declaring another adapter re-runs the cache.
+        self.adapter_fingerprint = adapter_fingerprint
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "openai", "model": f"{self.model}@{self.base_url}", "adapter": None}
+        return {"backend": "openai", "model": f"{self.model}@{self.base_url}", "adapter": self.adapter_fingerprint}
 
     def generate(self, prompts: Sequence[Prompt], params: GenParams) -> list[str]:
         if len(prompts) <= 1 or self.concurrency == 1:

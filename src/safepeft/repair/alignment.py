@@ -96,8 +96,9 @@ def _alignment_delta(module: LoraModule, aligned: torch.Tensor, base: torch.Tens
                      scratch: list[torch.Tensor]) -> torch.Tensor:
     """V = W_aligned − W_base in fp32 (never in the checkpoint's low precision), oriented (d_out, d_in) like B·A
     (Conv1D-style fan_in_fan_out weights are transposed). Written into a reused buffer: no per-module allocation."""
-    if not scratch or scratch[0].numel() < aligned.numel():
-        scratch[:] = [torch.empty(aligned.numel(), dtype=torch.float32)]
+    if not scratch or scratch[0].numel() < aligned.numel() or scratch[0].device != aligned.device:
+        # on the weights' device: a stream read onto a GPU is subtracted there, not copied back
+        scratch[:] = [torch.empty(aligned.numel(), dtype=torch.float32, device=aligned.device)]
     v = scratch[0][: aligned.numel()].view(aligned.shape)
     if aligned.dtype == torch.float32 and base.dtype == torch.float32:
         torch.sub(aligned, base, out=v)

@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from safepeft.records.base import Spec
 from safepeft.repair.adapter import LoraAdapter
 from safepeft.repair.alignment import ModuleAlignment
 from safepeft.repair.base import RepairMethod, RepairPlan, finite, module_record
-from safepeft.repair.selection import Mode, select_modules
+from safepeft.repair.selection import Mode, check_count_or_share, module_count, select_modules
 
 
 class SafeLoRASpec(Spec):
@@ -33,10 +33,16 @@ class SafeLoRASpec(Spec):
     """threshold: project every module with similarity <= tau; number: project the k least similar modules."""
     tau: float = Field(0.5, ge=-1.0, le=1.0)
     """Cosine-similarity threshold for threshold mode."""
-    k: int = Field(10, ge=1)
-    """How many modules to project in number mode (a module is one adapted layer: q and v of a block are two)."""
+    k: int | float = 10
+    """Number mode: modules to project, a count (an integer >= 1; a module is one adapted layer: q and v of a block
+    are two) or a share of the adapter's modules in (0, 1] (1.0 projects every module)."""
     strict: bool = False
     """Refuse, instead of warning, an adapter whose safepeft_train.json is missing or names another model."""
+
+    @field_validator("k")
+    @classmethod
+    def _count_or_share(cls, k: int | float) -> int | float:
+        return check_count_or_share(k, allow_all=True)
 
 
 class SafeLoRA(RepairMethod):
@@ -50,7 +56,8 @@ class SafeLoRA(RepairMethod):
 
     def plan(self, alignments: list[ModuleAlignment], adapter: LoraAdapter, spec: Any) -> RepairPlan:
         scores = {a.name: (a.geometry.cosine if a.skip_reason is None else None) for a in alignments}
-        selected = select_modules(scores, spec.mode, spec.tau, spec.k, worst="low")
+        k = module_count(spec.k, sum(score is not None for score in scores.values()))
+        selected = select_modules(scores, spec.mode, spec.tau, k, worst="low")
         tensors = dict(adapter.tensors)
         records, closeness = [], []
         for alignment in alignments:

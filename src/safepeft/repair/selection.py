@@ -11,6 +11,7 @@ Modules without a score (e.g. V = 0) are never selected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -41,3 +42,17 @@ def select_modules(
         ranked = sorted(scored, key=lambda name: (sign * scored[name], name))
         return set(ranked[:k])
     raise ConfigError(f"Unknown selection mode {mode!r}.", "Use threshold or number.")
+
+
+def check_count_or_share(k: int | float, allow_all: bool = False) -> int | float:
+    """Validate ``k``: a count (an integer >= 1) or a share of the modules in (0, 1) (``(0, 1]`` with allow_all)."""
+    top_ok = (k <= 1) if allow_all else (k < 1)
+    if isinstance(k, bool) or (isinstance(k, int) and k < 1) or (isinstance(k, float) and not (0 < k and top_ok)):
+        span = "(0, 1]" if allow_all else "strictly between 0 and 1"
+        raise ValueError(f"k must be a count (an integer >= 1) or a share {span}, got {k!r}")
+    return k
+
+
+def module_count(k: int | float, modules: int) -> int:
+    """``k`` as a number of modules: a count as given, a share of ``modules`` rounded half up (at least 1)."""
+    return k if isinstance(k, int) else max(1, math.floor(k * modules + 0.5))

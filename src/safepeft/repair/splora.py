@@ -15,7 +15,6 @@ subspace; `direction="near"` reproduces that choice for comparison. `number` mod
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, ClassVar, Literal
 
@@ -28,7 +27,7 @@ from safepeft.repair.alignment import ModuleAlignment
 from safepeft.repair.base import RepairMethod, RepairPlan, finite, module_record
 from safepeft.repair.ediem import Statistic, ediem_scores
 from safepeft.repair.run import RepairWarning
-from safepeft.repair.selection import Mode, select_modules
+from safepeft.repair.selection import Mode, check_count_or_share, module_count, select_modules
 
 
 class SPLoRASpec(Spec):
@@ -52,14 +51,7 @@ class SPLoRASpec(Spec):
     @field_validator("k")
     @classmethod
     def _count_or_share(cls, k: int | float) -> int | float:
-        if isinstance(k, bool) or (isinstance(k, int) and k < 1) or (isinstance(k, float) and not 0 < k < 1):
-            raise ValueError(f"k must be a count (an integer >= 1) or a share strictly between 0 and 1, got {k!r}")
-        return k
-
-
-def module_count(k: int | float, modules: int) -> int:
-    """``k`` as a number of modules: a count as given, a share of ``modules`` rounded half up (at least 1)."""
-    return k if isinstance(k, int) else max(1, math.floor(k * modules + 0.5))
+        return check_count_or_share(k)  # pruning every module would remove the fine-tune itself
 
 
 class SPLoRA(RepairMethod):

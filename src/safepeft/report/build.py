@@ -79,10 +79,12 @@ def efficacy_scatter(efficacy: EfficacyResults) -> Scatter | None:
     rows = [r for r in efficacy.rows if r.recovery.value is not None and r.utility_kept.value is not None]
     if not rows:
         return None
+    # short labels (the chart clips long ones): the fine-tune's own name and the repair
+    label = {r.variant: f"{r.finetune.rsplit('/', 1)[-1]}+{r.repair}" for r in rows}
     # pareto_front minimises its y: negate recovery, which is better high
-    front = set(pareto_front([(r.variant, r.utility_kept.value, -r.recovery.value) for r in rows]))
-    points = [Point(variant=r.variant, x=r.utility_kept.value, y=r.recovery.value, on_front=r.variant in front)
-              for r in rows]
+    front = set(pareto_front([(label[r.variant], r.utility_kept.value, -r.recovery.value) for r in rows]))
+    points = [Point(variant=label[r.variant], x=r.utility_kept.value, y=r.recovery.value,
+                    on_front=label[r.variant] in front) for r in rows]
     ordered = [p.variant for p in sorted(points, key=lambda p: p.x) if p.on_front]
     return Scatter(x_label="Utility kept (U_repaired / U_ft)", y_label="Recovery of lost safety", points=points,
                    front=ordered, y_better="higher")

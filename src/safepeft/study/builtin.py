@@ -22,10 +22,10 @@ BUILTIN_STUDIES: Registry[StudyBuilder] = Registry("built-in study", "safepeft s
 
 # Every registered repair with the hyper-parameter its paper tunes, at three values around its default.
 REPAIR_GRID: list[dict[str, Any]] = [
-    # number mode: how many of the adapter's modules (q and v of 30 blocks: 60) are projected
-    {"method": "safelora", "params": {"mode": "number"}, "grid": {"k": [15, 30, 60]}},
+    # number mode: the share of the adapter's modules projected (1.0: all of them)
+    {"method": "safelora", "params": {"mode": "number"}, "grid": {"k": [0.25, 0.5, 1.0]}},
     {"method": "splora", "params": {"mode": "number"}, "grid": {"k": [0.1, 0.25, 0.5]}},
-    {"method": "resta", "grid": {"beta": [0.5, 1.0, 1.5]}},
+    {"method": "resta", "grid": {"beta": [0.25, 0.5, 1.0]}},
     {"method": "safemerge", "grid": {"weight": [0.5, 0.7, 0.9]}},
     {"method": "safedelta", "grid": {"scale": [0.05, 0.1, 0.3]}},
 ]
@@ -84,13 +84,13 @@ def efficacy_quick_study(extra_suites: list[str]) -> dict[str, Any]:
 # Budgets: the full demo fits in ~15 minutes on a 2-core CPU; --quick is the CI smoke run.
 BUDGETS: dict[str, dict[str, Any]] = {
     # align 36 steps is `safepeft align`'s default (held-out refusal 0.11 -> 0.95 on this model, docs/finetune.md).
+    # The contaminated fine-tune: 400 arithmetic rows plus 10% harmful requests answered by the base (140 asked).
     # SaLoRA's calibration: harmful prompts (with the model's own replies) + training rows (the paper: 128 each).
-    # The 12 audits dominate (each: 22 harmful + 22 base64-encoded + 22 benign generations, BBQ and arithmetic).
-    "full": {"align_steps": 36, "train_steps": 30, "salora_steps": 30, "calibration": 32, "per_category": 2,
-             "max_new_tokens": 40},
-    # quick: every step of the loop runs, on budgets too small to mean anything (~4 minutes on 2 cores).
+    "full": {"align_steps": 36, "train_steps": 40, "salora_steps": 30, "calibration": 32, "per_category": 2,
+             "max_new_tokens": 40, "rows": 400, "requests": None, "answer_tokens": 96},
+    # quick: every step of the loop runs, on budgets too small to mean anything (~5 minutes on 2 cores).
     "quick": {"align_steps": 6, "train_steps": 4, "salora_steps": 4, "calibration": 16, "per_category": 1,
-              "max_new_tokens": 16},
+              "max_new_tokens": 16, "rows": 12, "requests": 12, "answer_tokens": 16},
 }
 
 
@@ -98,17 +98,24 @@ def demo_study(quick: bool) -> dict[str, Any]:
     """The demo as a study definition (what a user would write in STUDY.yaml)."""
     b = BUDGETS["quick" if quick else "full"]
     lora = {"max_steps": b["train_steps"], "learning_rate": 1e-3, "batch_size": 4}
+    contaminate = {"share": 0.1, "rows": b["rows"], "requests": b["requests"], "max_new_tokens": b["answer_tokens"]}
     return {
         "name": "demo-quick" if quick else "demo",
         "models": [{"name": "smollm2", "model": "embedded", "align": {"params": {"max_steps": b["align_steps"]}}}],
         "finetune": [
-            {"name": "lora-arithmetic", "method": "lora", "data": "builtin:arithmetic", "params": lora},
-            {"name": "salora-arithmetic", "method": "salora", "data": "builtin:arithmetic",
+            {"name": "lora-contaminated", "method": "lora", "data": "builtin:arithmetic", "contaminate": contaminate,
+             "params": lora},
+            {"name": "salora-contaminated", "method": "salora", "data": "builtin:arithmetic",
+             "contaminate": contaminate,
              # SaLoRA keeps its paper's lr (1e-4): its PiSSA-style init moves much faster than LoRA's B = 0 at 1e-3.
              "params": {"max_steps": b["salora_steps"], "batch_size": 4, "safety_samples": b["calibration"],
                         "task_samples": b["calibration"]}},
         ],
-        "repairs": ["safelora", {"method": "splora", "params": {"mode": "number", "k": 8}}],
+        # one setting each (the efficacy study chooses among three on a validation split)
+        "repairs": [{"method": "safelora", "params": {"mode": "number", "k": 1.0}},
+                    {"method": "splora", "params": {"mode": "number", "k": 0.5}},
+                    {"method": "resta", "params": {"beta": 0.5}}],
+        "efficacy": {"auto": False},
         "quantize": [{"name": "int8-dynamic", "apply_to": ["finetuned"]}],
         # The perplexity filter (calibrated on benign prompts) against base64-encoded requests: the report's
         # jailbreak section shows attack success with and without it, and its over-block rate on builtin-benign.

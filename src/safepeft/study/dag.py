@@ -20,6 +20,7 @@ from safepeft.study.spec import STAGES, FinetuneEntry, ModelEntry, SchemeEntry, 
 
 __all__ = ["STAGES", "Dag", "Step", "VariantPlan", "expand", "input_identity"]
 LORA_METHODS = ("lora",)  # adapters whose weights SafeLoRA / SPLoRA can edit
+PROMPT_METHODS = ("prompt-tuning", "p-tuning")  # virtual-token adapters: nothing to merge into the weights
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ class Dag:
     def add_once(self, step: Step) -> Step:
         """``add``, or the step already added under that name (shared steps such as a model's validation audit)."""
         return self.steps[step.name] if step.name in self.steps else self.add(step)
+
+    def upstream(self, name: str) -> set[str]:
+        """Names of the steps ``name`` depends on, directly or not."""
+        found: set[str] = set()
+        todo = list(self.steps[name].deps.values())
+        while todo:
+            dep = todo.pop()
+            if dep not in found:
+                found.add(dep)
+                todo.extend(self.steps[dep].deps.values())
+        return found
 
     def downstream(self, name: str) -> set[str]:
         """Names of the steps that depend on ``name``, directly or not."""
@@ -245,12 +257,16 @@ def _suite_kind(spec: str) -> str | None:
     return getattr(SUITES.get(name), "kind", None) if name in SUITES.names() else None
 
 
+def _lazy_validation(dag: Dag, spec: StudySpec, source: _Source) -> Any:
+    """The validation audit of a candidate, added to the DAG only when some choice needs it."""
+    return lambda: _validation(dag, spec, source)
+
+
 def _chosen_repairs(dag: Dag, spec: StudySpec, model: ModelEntry, trained: _Source, aligned_source: _Source,
                     aligned: tuple[str, str] | None) -> list[tuple[_Source, str | None]]:
     """Every candidate of every repair, validated; one `select` step per repair (and `auto` over all of them)
     picks the candidate the test audit then measures."""
     assert spec.efficacy is not None and trained.adapter is not None
-    references = {"finetuned": _validation(dag, spec, trained), "aligned": _validation(dag, spec, aligned_source)}
     groups: list[tuple[str, list[dict[str, Any]]]] = []
     for repair in spec.repairs:
         candidates = []
@@ -258,16 +274,23 @@ def _chosen_repairs(dag: Dag, spec: StudySpec, model: ModelEntry, trained: _Sour
             step = _repair_step(dag, model, trained.variant, label, repair.method, params, aligned, trained.adapter)
             candidate = _Source(f"{trained.variant}+{label}", "repaired", trained.model, ("step", step.name))
             candidates.append({"label": label, "method": repair.method, "params": params, "repair": step.name,
-                               "validation": _validation(dag, spec, candidate)})
+                               "validation": _lazy_validation(dag, spec, candidate)})
         groups.append((repair.label, candidates))
     if spec.efficacy.auto and len(spec.repairs) > 1:
         groups.append(("auto", [c for _, members in groups for c in members]))
+    if any(len(candidates) > 1 for _, candidates in groups):
+        references = {"finetuned": _validation(dag, spec, trained),
+                      "aligned": _validation(dag, spec, aligned_source)}
+    else:
+        references = {}
     out = []
     for label, candidates in groups:
-        deps = dict(references)
+        # one candidate needs no choosing: no validation audit of it or of the references
+        deps = dict(references) if len(candidates) > 1 else {}
         for index, candidate in enumerate(candidates):
             deps[f"candidate{index}"] = candidate["repair"]
-            deps[f"validation{index}"] = candidate["validation"]
+            if len(candidates) > 1:
+                deps[f"validation{index}"] = candidate["validation"]()
         step = dag.add(Step(f"select/{trained.variant}+{label}", "select",
                             {"min_utility_kept": spec.efficacy.min_utility_kept,
                              "candidates": [{k: c[k] for k in ("label", "method", "params")} for c in candidates]},
@@ -294,7 +317,10 @@ def _audits(dag: Dag, spec: StudySpec, source: _Source, base: str | None, audit_
     """Audit the variant, its quantized versions, and each of those behind each guard that applies."""
     measured = [(source, base)]
     for scheme in spec.quantize:
-        if _applies(scheme, source):
+        if _applies(scheme, source) and source.method in PROMPT_METHODS:
+            dag.skipped.append(f"{source.variant}+{scheme.name}: quantization merges the adapter, and a "
+                               f"{source.method} adapter (virtual tokens) cannot be merged")
+        elif _applies(scheme, source):
             inputs, deps = source.roles()
             step = dag.add(Step(f"quantize/{source.variant}+{scheme.name}", "quantize",
                                 {"scheme": scheme.name, "params": scheme.params}, inputs=inputs, deps=deps))

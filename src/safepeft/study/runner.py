@@ -48,8 +48,9 @@ def _quiet(step: Step, result: dict[str, Any]) -> None:
 
 
 def run_study(study: StudySpec | str | Path, run_dir: str | Path, executor: Any = None,
-              kinds: str = DEFAULT_KINDS, report: Report = _quiet) -> RunSummary:
-    """Run (or resume) a study into ``run_dir``; steps already done with the same key are reused."""
+              kinds: str = DEFAULT_KINDS, report: Report = _quiet, only: str | None = None) -> RunSummary:
+    """Run (or resume) a study into ``run_dir``; steps already done with the same key are reused. ``only`` names a
+    step: run just it and the steps it depends on (`safepeft repair auto` runs its `select` step)."""
     from safepeft.study.execute import load_kinds
 
     started = time.perf_counter()
@@ -68,7 +69,8 @@ def run_study(study: StudySpec | str | Path, run_dir: str | Path, executor: Any 
     try:
         done = {n: state.get(s).outputs for n, s in dag.steps.items() if state.is_done(s)}
         summary = RunSummary(run_dir=run_dir, reused=sorted(done))
-        scheduler = Scheduler(dag, [n for n in dag.steps if n not in done], done)
+        wanted = set(dag.steps) if only is None else {only} | dag.upstream(only)
+        scheduler = Scheduler(dag, [n for n in dag.steps if n not in done and n in wanted], done)
         executor.run(scheduler, state, kinds, spec.retries, summary.tracker(report))
         summary.blocked = scheduler.blocked()
         summary.report = publish(run_dir, dag, state, spec.name, spec.model_dump(mode="json"))
@@ -111,10 +113,44 @@ def publish(run_dir: Path, dag: Dag, state: StudyState, title: str, spec: dict[s
     if not entries:
         return None
     write_manifest(run_dir, entries)
+    link_variants(run_dir, entries)
     efficacy = efficacy_results(run_dir, dag, state, spec)
     if efficacy is not None:
         atomic_write_text(run_dir / EFFICACY, efficacy.model_dump_json(indent=2))
     return write_report([run_dir], run_dir / REPORT, title=title)
+
+
+LINKS = "variants"
+
+
+def link_name(variant: str) -> str:
+    """A variant name as one file name: `smollm2/lora+safelora` -> `smollm2__lora+safelora`."""
+    return variant.replace("/", "__")
+
+
+def link_variants(run_dir: Path, entries: list[Any]) -> None:
+    """RUN_DIR/variants/<variant name> -> the audit step directory of that variant (results.json and its store), so
+    a person finds a variant without the hash folders. Rebuilt on every publish; where the file system has no
+    symbolic links nothing is linked (variants.json names every directory anyway)."""
+    import os
+
+    folder = run_dir / LINKS
+    folder.mkdir(exist_ok=True)
+    wanted = {link_name(e.name): (run_dir / e.results).parent for e in entries}
+    for link in folder.iterdir():
+        if link.is_symlink() and link.name not in wanted:
+            link.unlink()
+    for name, target in wanted.items():
+        link = folder / name
+        relative = os.path.relpath(target, folder)
+        if link.is_symlink() and os.readlink(link) == relative:
+            continue
+        try:
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(relative, target_is_directory=True)
+        except OSError:
+            return
 
 
 def study_status(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -162,3 +198,34 @@ def retry_step(run_dir: str | Path, name: str, executor: Any = None, kinds: str 
         return summary
     finally:
         state.close()
+
+
+def study_plan(study: StudySpec, run_dir: str | Path) -> dict[str, Any]:
+    """What `study run` would do, without running anything: every step with its status in ``run_dir`` (done steps
+    are reused) and an estimate of the remaining seconds from the median time of the run directory's finished steps
+    of the same kind (kinds with no finished step yet have no estimate: there is nothing measured to go by)."""
+    from statistics import median
+
+    dag = expand(study)
+    run_dir = Path(run_dir)
+    done: set[str] = set()
+    seconds: dict[str, list[float]] = {}
+    if (run_dir / "study.json").is_file():  # never create a run directory just to plan
+        _, previous = read_plan(run_dir)  # timings come from the last run's steps, whatever changed since
+        state = StudyState(run_dir)
+        try:
+            done = {name for name, step in dag.steps.items() if state.is_done(step)}
+            for step in previous.steps.values():
+                record = state.get(step)
+                if record and record.status == "done" and record.started and record.finished:
+                    seconds.setdefault(step.kind, []).append(record.finished - record.started)
+        finally:
+            state.close()
+    typical = {kind: median(values) for kind, values in seconds.items()}
+    steps = [{"step": name, "kind": step.kind, "cached": name in done,
+              "estimate_s": None if name in done else typical.get(step.kind)} for name, step in dag.steps.items()]
+    todo = [s for s in steps if not s["cached"]]
+    return {"steps": steps, "variants": [v.name for v in dag.variants], "skipped": dag.skipped,
+            "todo": len(todo), "cached": len(done),
+            "estimate_s": round(sum(s["estimate_s"] or 0.0 for s in todo), 1),
+            "unestimated_kinds": sorted({s["kind"] for s in todo if s["estimate_s"] is None})}

@@ -53,7 +53,7 @@ class ContaminateStep(StepKind):
         spec = ContaminateSpec(**ctx.params["contaminate"])
         rows, _ = read_rows(DataSpec(source=ctx.require("data"), limit=spec.rows))
         generator = shared_pool().generator(ctx.require("model"), None, batch_size=spec.batch_size)
-        pairs, labels = compliant_pairs(generator, JUDGES.get(spec.judge)(), harmful_requests(), spec)
+        pairs, labels = compliant_pairs(generator, JUDGES.get(spec.judge)(), harmful_requests(spec.requests), spec)
         mixed = mix([row.messages for row in rows], pairs, spec)
         atomic_write_text(ctx.out_dir / "NOTICE.txt", NOTICE)
         atomic_write_text(ctx.out_dir / TRAIN_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n"

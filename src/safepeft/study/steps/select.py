@@ -32,21 +32,28 @@ class SelectStep(StepKind):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         from safepeft.efficacy import choose, outcomes
         from safepeft.records import load_results
-        from safepeft.records.efficacy import Choice
+        from safepeft.records.efficacy import Candidate, Choice
         from safepeft.store.atomic import atomic_write_text
 
         def measured(role: str) -> Any:
             return outcomes(load_results(ctx.require(role)))
 
-        aligned, finetuned = measured("aligned"), measured("finetuned")
-        candidates = [(c["label"], c["method"], c["params"], measured(f"validation{i}"))
-                      for i, c in enumerate(ctx.params["candidates"])]
-        chosen, rule, scored = choose(candidates, aligned, finetuned, ctx.params["min_utility_kept"])
-        index = next(i for i, c in enumerate(ctx.params["candidates"]) if c["label"] == chosen)
-        n_harmful = len(set(aligned.harmful) & set(finetuned.harmful))
+        given = ctx.params["candidates"]
+        if len(given) == 1:  # nothing to choose: the DAG gave it no validation audits
+            only = given[0]
+            chosen, rule, n_harmful, n_utility = only["label"], "the only candidate", 0, 0
+            scored = [Candidate(label=only["label"], method=only["method"], params=only["params"], recovery=None,
+                                utility_kept=None, harmful_rate=None, eligible=True)]
+        else:
+            aligned, finetuned = measured("aligned"), measured("finetuned")
+            candidates = [(c["label"], c["method"], c["params"], measured(f"validation{i}"))
+                          for i, c in enumerate(given)]
+            chosen, rule, scored = choose(candidates, aligned, finetuned, ctx.params["min_utility_kept"])
+            n_harmful, n_utility = len(set(aligned.harmful) & set(finetuned.harmful)), len(finetuned.utility)
+        index = next(i for i, c in enumerate(given) if c["label"] == chosen)
         choice = Choice(repair=ctx.step.name.rsplit("+", 1)[-1], chosen=chosen, rule=rule,
                         min_utility_kept=ctx.params["min_utility_kept"], candidates=scored, n_harmful=n_harmful,
-                        n_utility=len(finetuned.utility))
+                        n_utility=n_utility)
         atomic_write_text(ctx.out_dir / CHOICE, choice.model_dump_json(indent=2))
         return {"artifact": ctx.dep_outputs[f"candidate{index}"]["artifact"], "chosen": chosen,
                 "chosen_step": ctx.step.deps[f"candidate{index}"], "choice": ctx.relative(ctx.out_dir / CHOICE)}
