@@ -158,21 +158,28 @@ def figures(aligned: Outcomes, finetuned: Outcomes, repaired: Outcomes, resample
 
 
 def choose(candidates: Iterable[tuple[str, str, dict[str, Any], Outcomes]], aligned: Outcomes,
-           finetuned: Outcomes, min_utility_kept: float) -> tuple[str, str, list[Candidate]]:
-    """The candidate to report: among those keeping ``min_utility_kept`` of the utility, the highest recovery
-    (ties: the higher utility kept, then the first given); when none keeps enough, the one keeping the most.
+           finetuned: Outcomes, min_utility_kept: float, resamples: int = RESAMPLES,
+           seed: int = 0) -> tuple[str, str, list[Candidate]]:
+    """The candidate to report: among those not shown to keep less than ``min_utility_kept`` of the utility (the
+    upper end of the utility-kept 95% interval reaches it), the highest recovery (ties: the higher utility kept,
+    then the first given); when none qualifies, the one keeping the most.
 
     Returns (chosen label, the rule in words, every candidate's validation figures).
     """
     scored = []
     for label, method, params, repaired in candidates:
         rec, _, _ = recovery(aligned, finetuned, repaired, resamples=0)
-        kept, _ = utility_kept(finetuned, repaired, resamples=0)
+        kept, _ = utility_kept(finetuned, repaired, resamples=resamples, seed=seed)
         harmful = rate(_aligned(repaired.harmful)[0]).value
+        # Eligible unless the validation items show it keeps less than the minimum: the 95% interval's upper end.
+        # A point-estimate rule let a repair that changes nothing (utility kept exactly 1) beat every real repair
+        # whenever the validation utility rested on a dozen correct answers (efficacy bench, docs/efficacy.md).
         # Without utility items every candidate is eligible: there is nothing to keep.
-        eligible = kept.value is None or kept.value >= min_utility_kept
+        upper = kept.ci95[1] if kept.ci95 is not None else kept.value
+        eligible = upper is None or upper >= min_utility_kept
         scored.append(Candidate(label=label, method=method, params=params, recovery=rec.value,
-                                utility_kept=kept.value, harmful_rate=harmful, eligible=eligible))
+                                utility_kept=kept.value, utility_kept_ci95=kept.ci95, harmful_rate=harmful,
+                                eligible=eligible))
     if not scored:
         raise ValueError("choose() needs at least one candidate")
 
@@ -183,9 +190,10 @@ def choose(candidates: Iterable[tuple[str, str, dict[str, Any], Outcomes]], alig
     eligible = [c for c in scored if c.eligible]
     if eligible:
         best = max(eligible, key=order)  # max keeps the first of equal keys
-        rule = f"highest validation recovery among candidates keeping >= {min_utility_kept:.0%} of the utility"
+        rule = (f"highest validation recovery among candidates not shown to keep under {min_utility_kept:.0%} of the "
+                "utility (upper end of the 95% interval)")
     else:
         best = max(scored, key=lambda c: c.utility_kept if c.utility_kept is not None else -np.inf)
-        rule = (f"no candidate kept {min_utility_kept:.0%} of the utility on validation items: "
+        rule = (f"every candidate kept under {min_utility_kept:.0%} of the utility on validation items: "
                 "the one keeping the most")
     return best.label, rule, scored

@@ -66,7 +66,25 @@ def test_choose_prefers_recovery_among_candidates_that_keep_utility():
     assert [c.eligible for c in scored] == [False, True, True]
     assert choose(candidates, aligned, finetuned, min_utility_kept=0.4)[0] == "strong"
     chosen, rule, _ = choose(candidates[:1], aligned, finetuned, min_utility_kept=0.95)
-    assert chosen == "strong" and "no candidate kept" in rule
+    assert chosen == "strong" and "every candidate kept under" in rule
+
+
+def test_choose_does_not_let_a_no_op_win_on_noisy_utility():
+    # 11 of 44 utility items right (the efficacy bench's validation split): a real repair that gets 8 of them right
+    # is not shown to lose more than 5%, so its recovery wins over a repair that changes nothing
+    aligned = _outcomes([0] * 40, [0] * 44)
+    finetuned = _outcomes([1] * 20 + [0] * 20, [1] * 11 + [0] * 33)
+    real = _outcomes([1] * 2 + [0] * 38, [1] * 8 + [0] * 36)
+    candidates = [("no-op", "m", {}, finetuned), ("real", "m", {}, real)]
+    chosen, _, scored = choose(candidates, aligned, finetuned, min_utility_kept=0.95)
+    assert chosen == "real" and all(c.eligible for c in scored)
+    assert scored[1].utility_kept == pytest.approx(8 / 11) and scored[1].utility_kept_ci95[1] >= 0.95
+    # a clear utility collapse on many items stays ineligible
+    collapsed = _outcomes([0] * 40, [1] * 2 + [0] * 42)
+    finetuned_many = _outcomes([1] * 20 + [0] * 20, [1] * 40 + [0] * 4)
+    chosen, _, scored = choose([("no-op", "m", {}, finetuned_many), ("collapsed", "m", {}, collapsed)], aligned,
+                               finetuned_many, min_utility_kept=0.95)
+    assert chosen == "no-op" and not scored[1].eligible
 
 
 def test_bootstrap_interval_covers_the_true_recovery_on_simulated_audits():

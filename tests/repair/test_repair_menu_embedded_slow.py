@@ -65,8 +65,9 @@ def test_safemerge_with_a_trained_safety_lora(aligned_embedded_dir, finetuned, t
 def test_safedelta(aligned_embedded_dir, finetuned, tmp_path):
     summary = json.loads(invoke("repair", "safedelta", *common(aligned_embedded_dir, finetuned, tmp_path / "out"),
                                 "--max-samples", 8, "--scale", 0.05, "--json").stdout)
-    assert summary["curvature"]["tokens"] > 0 and 0 < summary["kept_fraction_mean"] <= 1
-    assert summary["safety_loss_final"] <= summary["safety_loss_full"]
+    # a budget below 1 binds on the real model's correlated activations (the first budget rule kept everything)
+    assert summary["curvature"]["tokens"] > 0 and 0 < summary["kept_fraction_mean"] < 1
+    assert summary["safety_loss_final"] < summary["safety_loss_full"]
     assert generates(tmp_path / "out")
 
 

@@ -63,6 +63,8 @@ def test_plan_lists_steps_cached_and_estimates_without_running(tmp_path):
     partly = json.loads(runner.invoke(app, ["study", "plan", str(path2), "--out", str(run_dir), "--json"]).output)
     todo = [s for s in partly["steps"] if not s["cached"]]
     assert todo and {s["kind"] for s in todo} == {"audit"}
-    assert all(s["estimate_s"] is not None for s in todo) and partly["estimate_s"] > 0
+    # the double kinds take about no time: what matters is that every step to run has a measured estimate
+    assert all(s["estimate_s"] is not None for s in todo) and partly["estimate_s"] >= 0
+    assert partly["unestimated_kinds"] == []
     text = runner.invoke(app, ["study", "plan", str(path2), "--out", str(run_dir)])
     assert "to run" in text.output and "cached" in text.output

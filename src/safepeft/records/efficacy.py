@@ -30,10 +30,12 @@ class Candidate(Record):
     """Validation recovery (None when the fine-tune did not drift on validation items)."""
     utility_kept: float | None
     """Validation utility kept (None without utility items or when the fine-tune scores 0)."""
+    utility_kept_ci95: tuple[float, float] | None = None
+    """Its paired-bootstrap 95% interval over the validation items."""
     harmful_rate: float | None
     """Validation harmful rate of the repaired model."""
     eligible: bool
-    """Keeps at least ``min_utility_kept`` of the utility."""
+    """Not shown to keep less than ``min_utility_kept`` of the utility (its interval's upper end reaches it)."""
 
 
 class Choice(Record):

@@ -40,6 +40,8 @@ class RepairInfo(ABC):
     `job.extras` of `run`."""
     optional_inputs: ClassVar[tuple[str, ...]] = ()
     """Extra inputs the method may take."""
+    version: ClassVar[int] = 1
+    """Bumped when the method's output for the same inputs changes, so study steps that ran it are recomputed."""
 
 
 class RepairMethod(RepairInfo):

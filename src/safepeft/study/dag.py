@@ -226,9 +226,13 @@ def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntr
 
 def _repair_step(dag: Dag, model: ModelEntry, variant: str, label: str, method: str, params: dict[str, Any],
                  aligned: tuple[str, str] | None, adapter: tuple[str, str]) -> Step:
+    from safepeft.repair import REPAIR_METHODS
+
     roles = {"base": ("input", model.model), "aligned": aligned, "adapter": adapter}
+    version = REPAIR_METHODS.get(method).version
+    step_params = {"method": method, "params": params} | ({"version": version} if version > 1 else {})
     return dag.add(Step(
-        f"repair/{variant}+{label}", "repair", {"method": method, "params": params},
+        f"repair/{variant}+{label}", "repair", step_params,
         inputs={r: v for r, (k, v) in roles.items() if k == "input"},
         deps={r: v for r, (k, v) in roles.items() if k == "step"},
     ))
