@@ -27,7 +27,8 @@ REPAIR_GRID: list[dict[str, Any]] = [
     {"method": "splora", "params": {"mode": "number"}, "grid": {"k": [0.1, 0.25, 0.5]}},
     {"method": "resta", "grid": {"beta": [0.25, 0.5, 1.0]}},
     {"method": "safemerge", "grid": {"weight": [0.5, 0.7, 0.9]}},
-    {"method": "safedelta", "grid": {"scale": [0.05, 0.1, 0.3]}},
+    # 0.1 reverts nearly all of the contaminated fine-tune (docs/efficacy.md): the grid reaches up to 0.6
+    {"method": "safedelta", "grid": {"scale": [0.1, 0.3, 0.6]}},
 ]
 BENIGN_STEPS = 60
 LORA = {"learning_rate": 1e-3, "batch_size": 8, "max_length": 256}
