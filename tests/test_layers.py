@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "safepeft"
-LAYER = {"errors": 0, "registry": 0, "records": 0, "store": 0, "progress": 0, "tasks": 0, "intervals": 0, "efficacy": 0,
-         "models": 1, "classifiers": 1,
+LAYER = {"errors": 0, "registry": 0, "records": 0, "store": 0, "progress": 0, "tasks": 0, "intervals": 0,
+         "efficacy": 0, "models": 1, "classifiers": 1,
          "finetune": 2, "audit": 2, "repair": 2, "quantize": 2, "guard": 2, "report": 2, "study": 3, "cli": 4}
 NO_TORCH = {"records", "report", "registry", "errors", "store", "progress", "tasks", "intervals", "efficacy"}
 
