@@ -13,13 +13,13 @@ import json
 import os
 import pickle
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from store_helpers import generation_rows
 
 from safepeft.cli.main import os_error_message, run
 
@@ -368,17 +368,6 @@ def test_permission_error_reaching_main_exits_2(world, work, capsys, monkeypatch
 
 # ---- Ctrl-C ----------------------------------------------------------------------------------------------------
 
-def _rows(run_dir: Path) -> int:
-    path = run_dir / "store.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(path, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_ctrl_c_exits_130_and_resumes(world, work):
     n = 40
     prompts = work / "many.txt"
@@ -389,7 +378,7 @@ def test_ctrl_c_exits_130_and_resumes(world, work):
     env = {**os.environ, "SAFEPEFT_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while _rows(run_dir) < 2:
+    while generation_rows(run_dir) < 2:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, "no generation was stored"
         time.sleep(0.02)
@@ -398,10 +387,10 @@ def test_ctrl_c_exits_130_and_resumes(world, work):
     assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == ["Interrupted: completed work is saved; re-run the same command to continue."], err
-    done = _rows(run_dir)
+    done = generation_rows(run_dir)
     assert 0 < done < n, "the interrupt must land mid-run for this test to mean anything"
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert len(resumed.stdout.splitlines()) == n
-    assert _rows(run_dir) == n
+    assert generation_rows(run_dir) == n

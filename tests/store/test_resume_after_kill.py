@@ -3,10 +3,11 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+
+from store_helpers import generation_rows
 
 N_PROMPTS = 24
 
@@ -14,17 +15,6 @@ N_PROMPTS = 24
 def _command(model_dir, prompts_file, run_dir):
     return [sys.executable, "-m", "safepeft.cli", "generate", "--model", str(model_dir), "--prompts",
             str(prompts_file), "--run-dir", str(run_dir), "--batch-size", "1", "--max-new-tokens", "48", "--jsonl"]
-
-
-def _rows(run_dir):
-    path = run_dir / "store.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(path, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_kill_then_resume_matches_uninterrupted(tiny_model_dir, tmp_path):
@@ -39,16 +29,16 @@ def test_kill_then_resume_matches_uninterrupted(tiny_model_dir, tmp_path):
     proc = subprocess.Popen(_command(tiny_model_dir, prompts, killed_dir), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while _rows(killed_dir) < 3 and time.time() < deadline and proc.poll() is None:
+    while generation_rows(killed_dir) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before_resume = _rows(killed_dir)
+    done_before_resume = generation_rows(killed_dir)
     assert 0 < done_before_resume < N_PROMPTS, "the kill must land mid-run for this test to mean anything"
 
     resumed = subprocess.run(_command(tiny_model_dir, prompts, killed_dir), env=env, capture_output=True, text=True,
                              check=True)
     assert resumed.stdout == reference.stdout
-    assert _rows(killed_dir) == N_PROMPTS  # no duplicate rows
+    assert generation_rows(killed_dir) == N_PROMPTS  # no duplicate rows
     outputs = [json.loads(line)["output"] for line in resumed.stdout.splitlines()]
     assert len(outputs) == N_PROMPTS

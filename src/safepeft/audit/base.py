@@ -42,8 +42,8 @@ class AuditOptions(Spec):
     split: Literal["all", "validation", "test"] = "all"
     """Which items of each suite: all, or the validation or test part of a split by item-id hash (choose
     hyper-parameters on `validation`, report on `test`)."""
-    validation_share: float = Field(0.3, gt=0.0, lt=1.0)
-    """Share of each suite's items in the validation part of the split."""
+    validation_share: float = Field(0.3, gt=0.0, le=1.0)
+    """Share of each suite's items in the validation part of the split (1.0: every item; the test part is empty)."""
 
 
 class SuiteItem(Spec):

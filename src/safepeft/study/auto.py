@@ -47,8 +47,8 @@ def auto_study(base: str, aligned: str, adapter: str, methods: list[str] | None,
         "models": [{"name": "model", "model": base, "aligned": aligned}],
         "finetune": [{"name": "adapter", "adapter": adapter}],
         "repairs": grid,
-        # the whole suite is validation here: nothing is reported on a test split
-        "efficacy": {"validation_share": 0.999, "validation_limit": limit, "min_utility_kept": min_utility_kept},
+        # every item chooses: auto runs no test audit
+        "efficacy": {"validation_share": 1.0, "validation_limit": limit, "min_utility_kept": min_utility_kept},
         "audit": {"suites": [*safety_suites, *utility_suites], "max_new_tokens": max_new_tokens, "judge": judge,
                   "batch_size": 32},
     }

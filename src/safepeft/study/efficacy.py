@@ -3,7 +3,6 @@ audits (test split), the `select` steps' choices and the repair steps' records."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,7 @@ def _drift(finetune: str, aligned_name: str, aligned: Any, finetuned: Any) -> Dr
     from safepeft import efficacy
 
     h_aligned, h_finetuned, change, n = efficacy.drift(aligned, finetuned)
-    ua, uf = efficacy._aligned(aligned.utility, finetuned.utility)
+    ua, uf = efficacy.paired(aligned.utility, finetuned.utility)
     return Drift(finetune=finetune, aligned=aligned_name, harmful_aligned=h_aligned, harmful_finetuned=h_finetuned,
                  drift=change, utility_aligned=efficacy.rate(ua), utility_finetuned=efficacy.rate(uf), n_harmful=n,
                  n_utility=int(uf.size), n_benign=len(finetuned.benign))
@@ -96,15 +95,14 @@ def _cost(artifact: Path, finetuned: Path | None) -> tuple[str, int | None]:
 
 def _parameters(folder: Path) -> int:
     """Parameters in a directory's safetensors files, from their headers (no tensor is read)."""
+    from safetensors import safe_open
+
     total = 0
     for file in folder.glob("*.safetensors"):
-        with open(file, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
+        with safe_open(file, framework="numpy") as handle:
+            for name in handle.keys():
                 count = 1
-                for dim in entry["shape"]:
+                for dim in handle.get_slice(name).get_shape():
                     count *= dim
                 total += count
     return total

@@ -145,9 +145,9 @@ class EfficacySpec(Spec):
     """The efficacy protocol: choose each repair's hyper-parameter on a validation split of the audit items, then
     report recovery, utility kept and over-refusal change on the test split (docs/efficacy.md)."""
 
-    validation_share: float = Field(0.3, gt=0.0, lt=1.0)
+    validation_share: float = Field(0.3, gt=0.0, le=1.0)
     """Share of each suite's items (by item-id hash) held out for choosing hyper-parameters; the audit reports on
-    the rest."""
+    the rest (1.0 only where nothing is reported, as in `safepeft repair auto`)."""
     validation_limit: int | None = Field(None, ge=1)
     """At most this many validation items per suite (candidates are many, so their audits are kept short)."""
     min_utility_kept: float = Field(0.95, ge=0.0)
