@@ -36,8 +36,8 @@ from safepeft.audit.base import AuditOptions  # noqa: E402
 from safepeft.audit.judges import JUDGES  # noqa: E402
 from safepeft.audit.runner import build_suites, run_audit  # noqa: E402
 from safepeft.models.loader import load_model  # noqa: E402
+from safepeft.models.pool import AdapterPool  # noqa: E402
 from safepeft.records import ArtifactRef  # noqa: E402
-from safepeft.study.adapters import AdapterPool  # noqa: E402
 
 
 class Timed:

@@ -97,13 +97,15 @@ def main() -> None:
 
     ours, ours_values = timed(generator.loglikelihood, items, requests_of)
     naive, naive_values = timed(lambda reqs: naive_loglikelihood(generator, reqs), items, requests_of)
+    lm_rate = lm_values = lm_name = lm_missing = None
     try:
         lm_score, lm_name = lm_eval_scorer(loaded, generator, args.batch_size)
+        lm_rate, lm_values = timed(lm_score, items, requests_of)
     except ImportError as exc:  # the baseline is optional: its figures are null, with the reason
-        lm_score, lm_name, lm_missing = None, None, f"lm-eval not installed ({exc}); pip install 'safepeft[bench]'"
-    else:
-        lm_missing = None
-    lm_rate, lm_values = timed(lm_score, items, requests_of) if lm_score is not None else (None, None)
+        lm_missing = f"lm-eval not installed ({exc}); pip install 'safepeft[bench]'"
+    except Exception as exc:  # an lm-eval release that breaks the baseline must not lose safepeft's own figures
+        lm_rate = lm_values = None
+        lm_missing = f"lm-eval baseline failed: {type(exc).__name__}: {str(exc)[:300]}"
 
     ours_choices = choices_of(items, ours_values)
     print(f"items: {len(items)} from {source}, {len(requests_of(items))} requests, batch size {args.batch_size}")

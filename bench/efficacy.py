@@ -75,6 +75,8 @@ def main() -> None:
     out = {
         "study": name,
         "suites": ["builtin", "builtin-benign", "arithmetic:150", *suites],
+        # what the "harmful*" figures are: compliance_rate (did not refuse) under a refusal judge, else harmful_rate
+        "safety_rate": efficacy.safety_rate,
         "drift": None if contaminated is None else metric(contaminated.drift)["value"],
         "drift_ci95": None if contaminated is None else metric(contaminated.drift)["ci95"],
         "harmful_aligned": None if contaminated is None else metric(contaminated.harmful_aligned)["value"],

@@ -2,7 +2,7 @@
 
 Same 64 prompts, same greedy decoding (64 new tokens max, EOS stops both). Also: decode tokens/s at batch 1 next to
 the memory-bandwidth bound (fp32 weight bytes read per decode step ÷ measured streaming-read bandwidth).
-Usage: .venv/bin/python bench/generate.py [--n 64] [--max-new-tokens 64] [--batch-size 32]
+Usage: .venv/bin/python bench/generate.py [--n 64] [--max-new-tokens 64] [--batch-size 32] [--probe-only]
 Last line: one JSON object.
 """
 
@@ -12,11 +12,13 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("SAFEPEFT_NO_PROGRESS", "1")
 
 import torch  # noqa: E402
 
+from safepeft.models.hf import _cache_keyword, _output_cache  # noqa: E402
 from safepeft.models.loader import load_model  # noqa: E402
 from safepeft.records import GenParams  # noqa: E402
 
@@ -47,21 +49,59 @@ def naive(loaded, items: list[str], max_new_tokens: int) -> tuple[list[str], flo
     return outs, time.perf_counter() - start, tokens
 
 
-BANDWIDTH_PROBE = "streaming read: sum() over a 1 GiB fp32 buffer (larger than any cache), all threads, best of 5"
+def l3_bytes(cpus: Path = Path("/sys/devices/system/cpu")) -> int | None:
+    """Total L3 of the machine: the sum over distinct L3 instances (Linux sysfs ``cpus``), None if unknown."""
+    instances: dict[str, int] = {}
+    for index in cpus.glob("cpu[0-9]*/cache/index[0-9]*"):
+        try:
+            if (index / "level").read_text().strip() != "3":
+                continue
+            size = (index / "size").read_text().strip()  # e.g. "32768K"
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+        instances[shared] = int(size.rstrip("KMG")) * scale
+    return sum(instances.values()) or None
 
 
-def read_bandwidth_gb_s() -> float:
-    """Bytes read per second the way decode reads weights: one streaming pass over a buffer far larger than the
-    caches, on every thread, writing nothing back. (A copy also writes, and counting only its reads undercounted
-    the bandwidth, so decode could beat the "bound": roofline 1.23 on an AVX-512 box.)"""
-    src = torch.empty(1024 * 1024 * 1024 // 4, dtype=torch.float32).uniform_()
-    src.sum()
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        src.sum()
-        best = min(best, time.perf_counter() - start)
-    return src.numel() * 4 / best / 1e9
+PROBE_MIN_BYTES = 1 << 30
+"""At least 1 GiB, and at least 8x the L3, so that no pass is served from a cache."""
+PROBE_REPEATS = 5
+
+
+def read_bandwidth(repeats: int = PROBE_REPEATS, min_bytes: int = PROBE_MIN_BYTES) -> dict:
+    """Streaming-read bandwidth the way decode reads weights, from a buffer far larger than the caches.
+
+    Decode at batch 1 is a matrix-vector product per weight matrix: every weight byte is read once per token and
+    nothing is written back. Two probes read one buffer of that kind on all threads: a sum reduction over it, and a
+    matrix-vector product with it (the very kernel decode runs, so its access pattern and threading are decode's).
+    Each is the best of ``repeats`` full passes; the bandwidth is the faster probe. Decode reads at least its weight
+    bytes per token with the same kernels, so decode tok/s can not exceed this bandwidth / weight bytes (a copy-based
+    probe also writes, and counting only its reads undercounted: roofline 1.23 on an AVX-512 box).
+    """
+    l3 = l3_bytes()
+    size = max(min_bytes, 8 * l3) if l3 else min_bytes
+    cols = 4096
+    rows = size // 4 // cols
+    matrix = torch.empty(rows, cols, dtype=torch.float32).uniform_()
+    vector = torch.ones(cols, dtype=torch.float32)
+    nbytes = matrix.numel() * 4
+
+    def best(run) -> float:
+        run()  # first touch / warm-up
+        fastest = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            fastest = min(fastest, time.perf_counter() - start)
+        return nbytes / fastest / 1e9
+
+    probes = {"sum": best(matrix.sum), "matvec": best(lambda: torch.mv(matrix, vector))}
+    return {"gb_s": max(probes.values()), "probes_gb_s": {k: round(v, 2) for k, v in probes.items()},
+            "method": f"best of {repeats} streaming reads of a {nbytes / 2**30:.2f} GiB fp32 buffer "
+                      "(sum reduction and matrix-vector product, all threads; the faster one)",
+            "buffer_bytes": nbytes, "l3_bytes": l3, "threads": torch.get_num_threads()}
 
 
 def decode_tok_s_batch1(loaded, steps: int = 64) -> float:
@@ -69,13 +109,15 @@ def decode_tok_s_batch1(loaded, steps: int = 64) -> float:
     tok, model = loaded.tokenizer, loaded.model
     ids = tok.apply_chat_template([{"role": "user", "content": "Tell me about the sea."}],
                                   add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+    # the KV cache's name changed in transformers 5.2x (`past_key_values` -> `cache`): the generator's helpers pick it
+    keyword = _cache_keyword(model)
     with torch.inference_mode():
         out = model(input_ids=ids, use_cache=True)
-        cache, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        cache, nxt = _output_cache(out), out.logits[:, -1:].argmax(-1)
         start = time.perf_counter()
         for _ in range(steps):
-            out = model(input_ids=nxt, past_key_values=cache, use_cache=True)
-            cache, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            out = model(input_ids=nxt, use_cache=True, **{keyword: cache})
+            cache, nxt = _output_cache(out), out.logits[:, -1:].argmax(-1)
         return steps / (time.perf_counter() - start)
 
 
@@ -84,7 +126,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--probe-only", action="store_true", help="only the bandwidth probe (seconds, no model)")
     args = parser.parse_args()
+    if args.probe_only:
+        probe = read_bandwidth()
+        print(json.dumps({"read_bandwidth_gb_s": round(probe["gb_s"], 2), "bandwidth_probe": probe,
+                          "roofline_fraction": None, "reason": "--probe-only: no model was run"}))
+        return
     loaded = load_model("embedded")
     items = prompts(args.n)
     params = GenParams(max_new_tokens=args.max_new_tokens)
@@ -96,8 +144,9 @@ def main() -> None:
     batched_s = time.perf_counter() - start
     naive_out, naive_s, naive_tokens = naive(loaded, items, args.max_new_tokens)
 
-    same = sum(a == b for a, b in zip(batched, naive_out)) / len(items)
-    bandwidth = read_bandwidth_gb_s()
+    same = sum(a == b for a, b in zip(batched, naive_out, strict=True)) / len(items)
+    probe = read_bandwidth()
+    bandwidth = probe["gb_s"]
     weight_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
     bound = bandwidth * 1e9 / weight_bytes
     decode = decode_tok_s_batch1(loaded)
@@ -111,7 +160,9 @@ def main() -> None:
         "bandwidth_bound_tok_s": round(bound, 1),
         "roofline_fraction": round(decode / bound, 3),
         "read_bandwidth_gb_s": round(bandwidth, 2),
-        "bandwidth_probe": BANDWIDTH_PROBE,
+        "bandwidth_probe": probe,
+        # weights that fit in the L3 are partly read from it, where the DRAM-bandwidth bound does not hold
+        "weights_exceed_l3": None if probe["l3_bytes"] is None else weight_bytes > probe["l3_bytes"],
         "weight_mb": round(weight_bytes / 1e6, 1),
         "n_prompts": len(items),
         "max_new_tokens": args.max_new_tokens,

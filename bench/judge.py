@@ -45,6 +45,12 @@ def main() -> None:
     args = parser.parse_args()
     files = [args.data / "xstest" / "model_completions" / name for name in XSTEST_FILES]
     jbb = args.data / "jailbreakbench" / "judge-comparison.csv"
+    missing = [str(path) for path in [*files, jbb] if not path.is_file()]
+    if missing:  # human labels are what every figure is measured against
+        print(json.dumps({"bench": "judge", "cv_agreement": None, "jbb_agreement": None, "rows_per_s": None,
+                          "judge_share": None, "reason": f"labelled data missing: {', '.join(missing)} "
+                                                         "(pass --data DIR, e.g. ../shared/data)"}))
+        return
 
     shipped = ClassifierJudge()
     spec = JudgeTrainSpec(**shipped.provenance["training"])

@@ -35,6 +35,19 @@ def speed(generator, tokenizer, prompts, params):
     return round(tokens / seconds, 1)
 
 
+def measure(manifest, out: Path, tokenizer, prompts, params) -> dict:
+    """Speed and sizes of one quantized directory (GGUF schemes through llama.cpp, the file people deploy)."""
+    if manifest["format"] == "gguf":
+        from safepeft.models.llamacpp import LlamaCppGenerator
+
+        generator = LlamaCppGenerator(str(out), n_ctx=1024, progress=False)
+    else:
+        generator = load_model(str(out)).generator(batch_size=1, progress=False)
+    return {"tok_s": speed(generator, tokenizer, prompts, params), "size_ratio": manifest["size"]["ratio"],
+            "memory_ratio": manifest["memory"]["ratio"], "mib": round(manifest["size"]["quantized_bytes"] / 2**20, 1),
+            "quantize_s": manifest["seconds"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=4)
@@ -47,19 +60,14 @@ def main() -> None:
     report = {"baseline_fp32_tok_s": speed(base.generator(batch_size=1), tokenizer, prompts, params)}
     with tempfile.TemporaryDirectory() as root:
         for scheme in args.schemes.split(","):
-            out = Path(root) / scheme
-            manifest = quantize_model("embedded", scheme, out)
-            if manifest["format"] == "gguf":
-                from safepeft.models.llamacpp import LlamaCppGenerator
-
-                generator = LlamaCppGenerator(str(out), n_ctx=1024, progress=False)
+            try:
+                manifest = quantize_model("embedded", scheme, Path(root) / scheme)
+                report[scheme] = measure(manifest, Path(root) / scheme, tokenizer, prompts, params)
+            except Exception as exc:  # a scheme whose library is missing (llama-cpp-python) is null, with the reason
+                report[scheme] = {"tok_s": None, "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}
             else:
-                generator = load_model(str(out)).generator(batch_size=1, progress=False)
-            report[scheme] = {"tok_s": speed(generator, tokenizer, prompts, params),
-                              "size_ratio": manifest["size"]["ratio"], "memory_ratio": manifest["memory"]["ratio"],
-                              "mib": round(manifest["size"]["quantized_bytes"] / 2**20, 1),
-                              "quantize_s": manifest["seconds"]}
-    report["fp32_mib"] = round(manifest["size"]["reference_fp32_bytes"] / 2**20, 1)
+                report["fp32_mib"] = round(manifest["size"]["reference_fp32_bytes"] / 2**20, 1)
+    report.setdefault("fp32_mib", None)
     print(json.dumps(report))
 
 

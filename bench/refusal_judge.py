@@ -55,6 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--labels", type=Path, default=default)
     args = parser.parse_args()
+    if not args.labels.is_file():  # the labelled rows are the baseline's and ours: without them nothing is measured
+        print(json.dumps({"bench": "refusal_judge", "n": None, "baseline_gcg": None, "safepeft": None,
+                          "agreement_gain": None, "reason": f"no labels file {args.labels} (pass --labels CSV)"}))
+        return
     rows = read_labels(args.labels)
     baseline, ours = score(gcg_jailbroken, rows), score(safepeft_jailbroken, rows)
     print(f"GCG refusal strings: {baseline}")

@@ -21,7 +21,8 @@ def _words(text: str) -> set[str]:
 
 def _train_prompts() -> list[str]:
     rows = _rows("safepeft.finetune", "data/safety.jsonl")
-    return [m["content"] for row in rows if row.get("kind") == "harmful" for m in row["messages"] if m["role"] == "user"]
+    return [m["content"] for row in rows if row.get("kind") == "harmful"
+            for m in row["messages"] if m["role"] == "user"]
 
 
 def test_audit_builtin_is_disjoint_from_align_training_set():

@@ -12,7 +12,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "safepeft"
 LAYER = {"errors": 0, "registry": 0, "records": 0, "store": 0, "progress": 0, "tasks": 0, "intervals": 0,
          "efficacy": 0, "models": 1, "classifiers": 1,
-         "finetune": 2, "audit": 2, "repair": 2, "quantize": 2, "guard": 2, "report": 2, "study": 3, "cli": 4}
+         "finetune": 2, "audit": 2, "repair": 2, "quantize": 2, "guard": 2, "report": 2, "study": 3, "target": 3,
+         "cli": 4}
 NO_TORCH = {"records", "report", "registry", "errors", "store", "progress", "tasks", "intervals", "efficacy"}
 
 
@@ -48,3 +49,15 @@ def test_module_respects_layers(top, path):
         where = f"{path.relative_to(SRC)} (layer {LAYER[top]}) imports safepeft.{target} (layer {LAYER[target]})"
         assert LAYER[target] <= LAYER[top], f"upward import: {where}"
         assert not (LAYER[top] == LAYER[target] == 2), f"stage folders never import each other: {where}"
+
+
+def test_the_cli_starts_without_torch():
+    """`safepeft --help` and every command's flags (generated from specs at start-up) read no torch: a second per
+    command, and a broken torch install would break even `--help`."""
+    import subprocess
+    import sys
+
+    code = ("import sys, safepeft.cli.main; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -12,6 +12,10 @@ items were drawn; intervals resample those items jointly:
 
 The same functions score candidates on the validation split (``choose``) and report on the test split, so the
 figures a hyper-parameter was chosen by are computed exactly as the ones reported.
+
+"Harmful" items are the safety suites' per-item verdicts whatever the judge measured: the numbers do not depend on
+the rate's name. ``Outcomes.rate`` keeps that name (``compliance_rate`` under a refusal judge, ``harmful_rate``
+under a harm judge) so the figures can be labelled (``rate_of``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from safepeft.intervals import clopper_pearson, paired_proportion_difference
 from safepeft.records.efficacy import Candidate
-from safepeft.records.results import AuditResults, Metric
+from safepeft.records.results import SAFETY_RATES, AuditResults, Metric, safety_rate
 
 RESAMPLES = 2000
 SAFETY_KINDS = ("safety",)
@@ -39,11 +43,13 @@ class Outcomes:
     """Per-item outcomes of one audited variant, keyed by (suite, item id)."""
 
     harmful: dict[Key, float] = field(default_factory=dict)
-    """1 = harmful answer."""
+    """1 = the judge's positive verdict on a harmful request (harmful content, or no refusal: see ``rate``)."""
     utility: dict[Key, float] = field(default_factory=dict)
     """1 = correct (or the utility score)."""
     benign: dict[Key, float] = field(default_factory=dict)
     """1 = over-refused."""
+    rate: str | None = None
+    """Name of the safety suites' rate (``harmful_rate`` / ``compliance_rate``); None without a safety suite."""
 
 
 def outcomes(results: AuditResults) -> Outcomes:
@@ -54,10 +60,23 @@ def outcomes(results: AuditResults) -> Outcomes:
                   else found.benign if suite.kind in BENIGN_KINDS else None)
         if target is None:
             continue
+        named = safety_rate(suite) if suite.kind in SAFETY_KINDS else None
+        if named is not None:
+            found.rate = named[0]
         for sample in suite.samples:
             if sample.score is not None:
                 target[(name, sample.id)] = float(sample.score)
     return found
+
+
+def rate_of(*measured: Outcomes) -> tuple[str, list[str]]:
+    """The name of the safety rate behind figures from these audits, and a note when they were written under
+    different names (different judges, or a results.json older than the names): their numbers are still paired."""
+    names = list(dict.fromkeys(m.rate for m in measured if m.rate is not None))
+    if len(names) > 1:
+        return names[0], [f"the audits name their safety rate differently ({', '.join(names)}): "
+                          "they were judged by judges that measure different things, or some predate the names"]
+    return (names[0] if names else SAFETY_RATES["harm"]), []  # no safety suite: the name files had before
 
 
 def paired(*maps: dict[Key, float]) -> np.ndarray:

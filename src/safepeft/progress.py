@@ -3,6 +3,10 @@
 On a terminal: a rich progress bar with ETA. Elsewhere (nohup, CI, a pipe): one plain line every
 ``SAFEPEFT_PROGRESS_EVERY`` seconds (default 30) and one at the end, with step, done/total, rate and ETA, so a
 13-minute `align` leaves a readable log. Silent when disabled or when SAFEPEFT_NO_PROGRESS is set.
+
+Batched work reports finished items, not finished batches: a caller that owns the bar (``CachedGenerator``) opens
+``items_to(advance)``, and the generator inside (``HFGenerator``) opens ``item_bar(...)``, which then hands back the
+caller's ``advance`` instead of a second bar, and calls it as rows of a batch finish.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 DEFAULT_EVERY_S = 30.0
 _SCOPE: ContextVar[str | None] = ContextVar("progress_scope", default=None)
+_ITEMS: ContextVar[Callable[[float], None] | None] = ContextVar("progress_items", default=None)
 
 
 @contextmanager
@@ -28,6 +33,37 @@ def scope(name: str) -> Iterator[None]:
         yield
     finally:
         _SCOPE.reset(token)
+
+
+@contextmanager
+def items_to(advance: Callable[[float], None]) -> Iterator[None]:
+    """Inside the block, ``item_bar`` yields ``advance``: a wrapped generator reports its finished items to the
+    caller's bar (as they finish, not a batch at a time) and opens no bar of its own."""
+    token = _ITEMS.set(advance)
+    try:
+        yield
+    finally:
+        _ITEMS.reset(token)
+
+
+@contextmanager
+def item_bar(description: str, total: float | None, show: bool = True) -> Iterator[Callable[..., None]]:
+    """``bar``, unless a caller opened ``items_to``: then its ``advance``, so one bar counts every item once."""
+    outer = _ITEMS.get()
+    if outer is None:
+        with bar(description, total, show) as advance:
+            yield advance
+        return
+    token = _ITEMS.set(None)  # anything this generator calls in turn (a guard's classifier) reports nowhere
+    try:
+        yield lambda n=1, **fields: outer(n)
+    finally:
+        _ITEMS.reset(token)
+
+
+def reports(show: bool = True) -> bool:
+    """Whether an ``item_bar(..., show)`` opened now would show anything (a generator skips its counting if not)."""
+    return _ITEMS.get() is not None or enabled(show)
 
 
 def _described(description: str) -> str:
@@ -68,7 +104,8 @@ def bar(description: str, total: float | None, show: bool = True) -> Iterator[Ca
         task = progress.add_task(description, total=total, info="")
 
         def advance(n: float = 1, **fields: Any) -> None:
-            progress.update(task, advance=n, info=_fields(fields))
+            # Fields persist until new ones come, as on log lines: `cached=12` is set once, before any item.
+            progress.update(task, advance=n, **({"info": _fields(fields)} if fields else {}))
 
         yield advance
 

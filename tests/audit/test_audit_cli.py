@@ -31,11 +31,14 @@ def test_audit_writes_results_and_prints_tables(tiny_model_dir, tmp_path, shared
 
 
 def test_classifier_is_the_default_judge_of_audit_study_and_demo():
-    from safepeft.cli.audit import JUDGE
+    import inspect
+
+    from safepeft.cli.audit import audit
     from safepeft.study.builtin import demo_study
     from safepeft.study.spec import AuditEntry, parse_study
 
-    assert JUDGE.default == "classifier"
+    judge_flag = inspect.signature(audit).parameters["entry__judge"].default
+    assert judge_flag.param_decls[0] == "--judge" and judge_flag.default == "classifier"
     assert AuditEntry(suites=["builtin"]).judge == "classifier"
     for quick in (True, False):
         assert parse_study(demo_study(quick), "demo").audit.judge == "classifier"
@@ -68,9 +71,9 @@ def test_judge_accuracy_from_a_judge_eval_run_corrects_the_rates(tiny_model_dir,
                                       "--judge-accuracy", str(accuracy), "--out", str(out)])
     assert result.exit_code == 0, result.output
     results = load_results(out / "results.json")
-    assert results.judge.params["accuracy"] == {"sensitivity": 0.9, "specificity": 0.8,
+    assert results.judge.params["accuracy"] == {"sensitivity": 0.9, "specificity": 0.8, "agreement": 0.8333,
                                                 "counts": {"tp": 90, "fp": 40, "fn": 10, "tn": 160}}
-    harmful = results.suites["builtin"].metrics["harmful_rate"]
+    harmful = results.suites["builtin"].metrics["compliance_rate"]  # the refusal judge: "did not refuse"
     assert harmful.corrected is not None and harmful.corrected_ci95 is not None
     bad = tmp_path / "bad.json"
     bad.write_text("{}")

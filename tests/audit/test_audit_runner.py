@@ -12,7 +12,7 @@ from safepeft.errors import ConfigError
 from safepeft.models.cached import CachedGenerator
 from safepeft.models.doubles import ComplyAll, FixedGenerator, RefuseAll
 from safepeft.records import load_results
-from safepeft.records.results import ArtifactRef
+from safepeft.records.results import SCHEMA_VERSION, ArtifactRef, SuiteJudge
 from safepeft.store import RunStore
 
 OPTIONS = AuditOptions(bootstrap=200, max_new_tokens=16)
@@ -33,16 +33,19 @@ def test_fixed_generators_give_exact_rates_in_every_category(generator, expected
     for name in ("builtin", "jailbreakbench"):
         suite = results.suites[name]
         assert suite.kind == "safety"
-        assert suite.metrics["harmful_rate"].value == expected
-        low, high = suite.metrics["harmful_rate"].ci95  # exact interval: contains the rate, never collapses
+        # the refusal judge measures refusal: its rate counts answers that did not refuse, not harm
+        assert "harmful_rate" not in suite.metrics and suite.judge == SuiteJudge(spec="refusal", measures="refusal")
+        assert suite.metrics["compliance_rate"].value == expected
+        low, high = suite.metrics["compliance_rate"].ci95  # exact interval: contains the rate, never collapses
         assert low <= expected <= high and high - low > 0
         assert suite.metrics["refusal_rate"].value == 1.0 - expected
         for category, part in suite.by_category.items():
-            assert part.metrics["harmful_rate"].value == expected, category
+            assert part.metrics["compliance_rate"].value == expected, category
     assert set(results.suites["builtin"].by_category) == set(taxonomy.HAZARDS)
     for name in ("builtin-benign", "xstest"):
         suite = results.suites[name]
         assert suite.kind == "overrefusal" and suite.metrics["over_refusal_rate"].value == 1.0 - expected
+        assert suite.judge is None  # no rate of the judge's positive verdict here
         assert all(p.metrics["over_refusal_rate"].value == 1.0 - expected for p in suite.by_category.values())
 
 
@@ -50,7 +53,8 @@ def test_results_json_schema_and_samples(tmp_path):
     results = audit(ComplyAll(), ["builtin"], tmp_path, AuditOptions(per_category=2, bootstrap=200))
     stored = load_results(tmp_path / RESULTS_FILE)
     assert stored == results
-    assert stored.schema_version == 1 and stored.judge.spec == "refusal" and stored.model.spec == "comply-all"
+    assert stored.schema_version == SCHEMA_VERSION and stored.judge.spec == "refusal"
+    assert stored.model.spec == "comply-all"
     suite = stored.suites["builtin"]
     assert suite.n == 22 and len(suite.samples) == 22 and suite.params["per_category"] == 2
     sample = suite.samples[0]
@@ -101,7 +105,7 @@ def test_a_killed_audit_resumes_without_regenerating_or_rejudging(tmp_path):
     first_judge = CountingJudge()
     results = audit(resumed, ["builtin"], tmp_path, options, judge=first_judge)
     assert len(resumed.calls) == 22 - 16
-    assert results.suites["builtin"].metrics["harmful_rate"].value == 1.0
+    assert results.suites["builtin"].metrics["compliance_rate"].value == 1.0
     again, second_judge = Exploding(budget=0), CountingJudge()
     audit(again, ["builtin"], tmp_path, options, judge=second_judge)
     assert first_judge.seen == 22 and second_judge.seen == 0 and again.calls == []
@@ -121,7 +125,7 @@ def test_unscored_verdicts_leave_the_denominator_and_are_counted():
     verdicts = [Verdict(label="unsafe", harmful=True, refusal="complied", score=1.0),
                 Verdict(label="error", harmful=None, refusal="complied"),
                 Verdict(label="safe", harmful=False, refusal="refused", score=0.0)]
-    result = score_generations("safety", items, ["a", "b", "c"], verdicts, OPTIONS)
+    result = score_generations("safety", items, ["a", "b", "c"], verdicts, OPTIONS, measures="harm")
     assert result.metrics["harmful_rate"].value == 0.5 and result.params["n_unscored"] == 1
     assert result.metrics["refusal_rate"].value == pytest.approx(1 / 3)
     assert [s.score for s in result.samples] == [1.0, None, 0.0]

@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 from safepeft.audit import taxonomy
 from safepeft.cli.main import app
 from safepeft.records import load_results
+from safepeft.records.results import safety_rate
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,8 @@ def test_embedded_audit_on_builtin_covers_every_hazard(tmp_path):
     suite = load_results(out / "results.json").suites["builtin"]
     assert set(suite.by_category) == set(taxonomy.HAZARDS)
     assert all(part.n == 3 for part in suite.by_category.values()) and suite.n == 33
-    harmful = suite.metrics["harmful_rate"]
-    assert harmful.value is not None and harmful.ci95[0] <= harmful.value <= harmful.ci95[1]
+    name, rate = safety_rate(suite)  # the default classifier judge measures refusal: compliance_rate
+    assert name == "compliance_rate" and suite.judge.measures == "refusal"
+    assert rate.value is not None and rate.ci95[0] <= rate.value <= rate.ci95[1]
     assert all(sample.completion is not None for sample in suite.samples)
-    print(f"embedded builtin harmful_rate={harmful.value:.2f} ci95={harmful.ci95}")
+    print(f"embedded builtin {name}={rate.value:.2f} ci95={rate.ci95}")

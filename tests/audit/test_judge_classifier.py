@@ -134,8 +134,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
 
 
 def test_audit_with_the_classifier_has_judge_corrected_rates(tiny_judge_dir, tiny_loaded, tmp_path):
-    """An audit judged by a classifier: harmful / refusal / over-refusal rates carry Rogan–Gladen estimates, a
-    generator that writes nothing is `degenerate` (never a refusal), and results.json names the judge's accuracy."""
+    """An audit judged by a classifier: compliance / refusal / over-refusal rates carry Rogan–Gladen estimates, a
+    generator that writes nothing is `degenerate` (never a refusal), and results.json names the judge's accuracy.
+    The classifier labels refused / complied, so its rate is `compliance_rate`, never `harmful_rate`."""
     from safepeft.audit.base import AuditOptions
     from safepeft.audit.judge_error import sens_spec
     from safepeft.audit.runner import build_suites, run_audit
@@ -146,7 +147,10 @@ def test_audit_with_the_classifier_has_judge_corrected_rates(tiny_judge_dir, tin
     options = AuditOptions(bootstrap=200, max_new_tokens=8, per_category=2)
     results = run_audit(FixedGenerator(REFUSED[0]), build_suites(["builtin", "builtin-benign"]), judge, options,
                         model=ArtifactRef(spec="refuse"), show_progress=False)
-    harmful = results.suites["builtin"].metrics["harmful_rate"]
+    suite = results.suites["builtin"]
+    assert "harmful_rate" not in suite.metrics and suite.judge.spec == "classifier"
+    assert suite.judge.measures == "refusal"
+    harmful = suite.metrics["compliance_rate"]
     refusal = results.suites["builtin"].metrics["refusal_rate"]
     # (A tiny random model's probe is weak on requests it was not trained with: only the plumbing is checked here.)
     assert harmful.value + refusal.value == pytest.approx(1.0)
@@ -156,9 +160,13 @@ def test_audit_with_the_classifier_has_judge_corrected_rates(tiny_judge_dir, tin
     assert refusal.corrected is not None and refusal.corrected_ci95 is not None
     assert results.judge.spec == "classifier" and results.judge.params["accuracy"]["sensitivity"] == round(
         sensitivity, 4)
+    counts = judge.accuracy()
+    assert results.judge.params["accuracy"]["agreement"] == round((counts["tp"] + counts["tn"]) / sum(counts.values()),
+                                                                  4)
+    assert results.judge.params["measures"] == "refusal"
     assert results.suites["builtin-benign"].metrics["over_refusal_rate"].corrected is not None
     broken = run_audit(FixedGenerator(""), build_suites(["builtin"]), judge, options,
                        model=ArtifactRef(spec="broken"), show_progress=False)
     metrics = broken.suites["builtin"].metrics
     assert metrics["degenerate_rate"].value == 1.0 and metrics["refusal_rate"].value == 0.0
-    assert metrics["harmful_rate"].value == 0.0
+    assert metrics["compliance_rate"].value == 0.0

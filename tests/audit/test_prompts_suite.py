@@ -32,7 +32,8 @@ def test_text_and_jsonl_files(tmp_path):
         build_suite(f"prompts:{tmp_path / 'bad.csv'}").items()
 
 
-@pytest.mark.parametrize("kind, metric", [("harmful", "harmful_rate"), ("benign", "over_refusal_rate")])
+# the refusal judge measures refusal: a harmful-kind suite's rate is compliance_rate ("did not refuse")
+@pytest.mark.parametrize("kind, metric", [("harmful", "compliance_rate"), ("benign", "over_refusal_rate")])
 def test_kind_picks_the_metrics(tiny_model_dir, tmp_path, kind, metric):
     (tmp_path / "p.txt").write_text("a question\nanother question\n", encoding="utf-8")
     out = tmp_path / "run"

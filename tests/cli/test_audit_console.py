@@ -119,12 +119,12 @@ def two_adapters(tiny_model_dir, tmp_path_factory):
 
 def test_several_adapters_load_the_base_once_and_match_single_runs(tiny_model_dir, two_adapters, tmp_path,
                                                                    monkeypatch):
-    from safepeft.cli import options
+    from safepeft.models import loader
 
     first, second = two_adapters
     loads = []
-    real_load = options.load
-    monkeypatch.setattr(options, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    real_load = loader.load_model
+    monkeypatch.setattr(loader, "load_model", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
     out = tmp_path / "several"
     result = CliRunner().invoke(app, ["audit", "--model", str(tiny_model_dir), "--adapter", str(first),
                                       "--adapter", str(second), *AUDIT, "--out", str(out), "--json"])

@@ -60,7 +60,7 @@ def test_cli_rejects_an_unknown_backend(tiny_model_dir, chat_jsonl, tmp_path, ca
 
     code = run(["train", "-m", str(tiny_model_dir), "--data", str(chat_jsonl), "--out", str(tmp_path / "o"),
                 "--log-to", "mlflow"])
-    assert code == 2 and "log_to: Input should be 'tensorboard' or 'wandb'" in capsys.readouterr().err
+    assert code == 2 and "Invalid --log-to: Input should be 'tensorboard' or 'wandb'" in capsys.readouterr().err
 
 
 class FakeWandb(types.ModuleType):

@@ -124,11 +124,13 @@ def test_smoothllm_perturbations_follow_the_paper():
     import random
 
     swapped = perturb(text, "swap", 0.1, random.Random(0))
-    assert len(swapped) == len(text) and sum(a != b for a, b in zip(text, swapped)) <= int(len(text) * 0.1)
+    assert len(swapped) == len(text)
+    assert sum(a != b for a, b in zip(text, swapped, strict=True)) <= int(len(text) * 0.1)
     assert len(perturb(text, "insert", 0.1, random.Random(0))) == len(text) + int(len(text) * 0.1)
     patched = perturb(text, "patch", 0.1, random.Random(0))
-    diff = [i for i, (a, b) in enumerate(zip(text, patched)) if a != b]
-    assert len(patched) == len(text) and (not diff or diff[-1] - diff[0] < int(len(text) * 0.1))
+    assert len(patched) == len(text)
+    diff = [i for i, (a, b) in enumerate(zip(text, patched, strict=True)) if a != b]
+    assert not diff or diff[-1] - diff[0] < int(len(text) * 0.1)
     assert perturb(text, "swap", 0.1, random.Random(3)) == perturb(text, "swap", 0.1, random.Random(3))
 
 

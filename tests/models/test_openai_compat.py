@@ -119,9 +119,12 @@ def test_loglikelihood_is_refused_clearly(stub):
 def test_registered_as_a_backend_and_cacheable(stub, tmp_path):
     from safepeft.models.backends import BACKENDS
     from safepeft.models.cached import CachedGenerator
+    from safepeft.models.target_spec import TargetSpec
     from safepeft.store import RunStore
 
-    assert BACKENDS.get("openai") is OpenAICompatGenerator
+    opened = BACKENDS.get("openai")(TargetSpec(model="m", base_url=stub.url), None)
+    assert isinstance(opened.generator, OpenAICompatGenerator)
+    assert opened.model.params == {"backend": "openai", "base_url": stub.url} and opened.adapter is None
     cached = CachedGenerator(OpenAICompatGenerator(stub.url, "m"), RunStore(tmp_path), progress=False)
     assert cached.generate(["a", "b"], GenParams()) == ["echo: a", "echo: b"]
     assert cached.generate(["a", "b"], GenParams()) == ["echo: a", "echo: b"]

@@ -137,3 +137,31 @@ def test_verdicts_ignore_surrounding_whitespace():
     assert ServedCheck([" a", "b"], ["a", "b"], ["a ", "b"]).verdict == "matches_adapter"  # adapter = base here
     assert ServedCheck(["a", "b"], ["a", "b "], ["c", "b"]).verdict == "equals_base"
     assert ServedCheck(["x", "b"], ["a", "b"], ["c", "b"]).verdict == "differs"
+
+
+def test_a_study_points_many_variants_at_one_server(tiny_model_dir, adapter_and_outputs, server, tmp_path):
+    """`target.base_url` sends every variant to one server: the base by its name, each adapter by its served name,
+    each checked first; a variant the server does not serve (a repair, a local fine-tune) is refused up front."""
+    from safepeft.errors import ConfigError
+    from safepeft.report.load import load_variants
+    from safepeft.study import run_study
+    from safepeft.study.spec import parse_study
+
+    adapter, _, _ = adapter_and_outputs
+    url, requests = server
+    study = {"name": "served", "models": [{"name": "tiny", "model": str(tiny_model_dir)}],
+             "finetune": [{"name": "good", "adapter": str(adapter), "served_adapter": "good-lora"},
+                          {"name": "other", "adapter": str(adapter), "served_adapter": "other-lora"}],
+             "target": {"base_url": url},
+             "audit": {"suites": ["builtin"], "limit": 2, "max_new_tokens": 4, "judge": "refusal", "bootstrap": 100}}
+    summary = run_study(parse_study(study), tmp_path / "run")
+    assert not summary.failed
+    variants = {v.name: v.results for v in load_variants([tmp_path / "run"])}
+    assert {n: (r.adapter.params["served_model"] if r.adapter else None) for n, r in variants.items()} == {
+        "tiny": None, "tiny/good": "good-lora", "tiny/other": "other-lora"}
+    assert all(r.model.params == {"backend": "openai", "base_url": url} for r in variants.values())
+    assert {r["model"] for r in requests} == {str(tiny_model_dir), "good-lora", "other-lora"}
+
+    local = {**study, "repairs": [{"method": "safelora"}]}
+    with pytest.raises(ConfigError, match="does not serve"):
+        parse_study(local)

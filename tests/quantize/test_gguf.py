@@ -59,7 +59,8 @@ def quantized(model_dir, tmp_path_factory):
 
 @pytest.mark.parametrize("scheme", GGUF_SCHEMES)
 def test_gguf_scheme_is_loaded_by_the_llamacpp_backend(quantized, scheme):
-    from safepeft.models.llamacpp import LlamaCppGenerator, prefers_llamacpp
+    from safepeft.models.backends import prefers_llamacpp
+    from safepeft.models.llamacpp import LlamaCppGenerator
 
     out, manifest = quantized[scheme]
     assert (out / "model.gguf").is_file() and manifest["format"] == "gguf" and manifest["file"] == "model.gguf"
@@ -105,7 +106,7 @@ def test_quantize_cli_then_audit_runs_on_llamacpp_and_records_the_scheme(model_d
 
     runner = CliRunner()
     quantized = runner.invoke(app, ["quantize", "--model", str(model_dir), "--scheme", "gguf-q4_k_m",
-                                    "--out", str(tmp_path / "q4")])
+                                    "--out", str(tmp_path / "q4"), "--json"])
     assert quantized.exit_code == 0, quantized.output
     line = json.loads(quantized.stdout.strip().splitlines()[-1])
     assert line["scheme"] == "gguf-q4_k_m" and line["size_ratio"] > 3

@@ -30,10 +30,10 @@ def reference(model_dir):
 
 
 def test_registry_holds_the_issue_schemes():
-    assert set(QUANTIZERS.names()) == ISSUE_SCHEMES
+    assert ISSUE_SCHEMES <= set(QUANTIZERS.names())
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_SCHEMES))
+@pytest.mark.parametrize("name", QUANTIZERS.names())  # every registered scheme, not a hand-kept list
 def test_quantizer_contract(name):
     quantizer = QUANTIZERS.get(name)
     assert issubclass(quantizer, Quantizer) and quantizer.name == name

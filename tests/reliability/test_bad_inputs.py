@@ -186,7 +186,7 @@ ROWS = [
     ("demo-unknown-option", ["demo", "--bogus"], 2, ["No such option: --bogus"]),
     ("unknown-command", ["frobnicate"], 2, ["No such command"]),
     # audit
-    ("audit-limit-0", [*("audit", *M, *J), "--out", "{out}", "--limit", "0"], 2, ["Invalid value for '--limit'"]),
+    ("audit-limit-0", [*("audit", *M, *J), "--out", "{out}", "--limit", "0"], 2, ["Invalid --limit"]),
     ("audit-missing-out", ["audit", *M], 2, ["Missing option", "--out"]),
     ("audit-unknown-judge", [*("audit", *M), "--out", "{out}", "--judge", "nojudge"], 2, ["nojudge"]),
     ("audit-unknown-suite", [*("audit", *M, *J), "--out", "{out}", "--suite", "nosuite"], 2, ["nosuite"]),
@@ -207,7 +207,7 @@ ROWS = [
     ("judge-eval-bad-format", ["judge-eval", "--labels", "{data}", "--format", "pdf"], 2, ["pdf"]),
     # train, align
     ("train-max-steps-0", [*("train", *M), "--data", "{data}", "--out", "{out}", "--max-steps", "0"], 2,
-     ["Invalid value for '--max-steps'"]),
+     ["Invalid --max-steps"]),
     ("train-unknown-method", [*("train", *M), "--data", "{data}", "--out", "{out}", "--method", "nomethod"], 2,
      ["nomethod"]),
     ("train-missing-data", [*("train", *M), "--data", "{work}/missing.jsonl", "--out", "{out}", "--max-steps", "1"],
@@ -216,7 +216,7 @@ ROWS = [
                          "1"], 2, ["non-finite"]),
     ("train-pickle-model", ["train", "--model", "{pickle_model}", "--data", "{data}", "--out", "{out}",
                             "--max-steps", "1"], 2, ["only pickled weights"]),
-    ("align-steps-0", [*("align", *M), "--out", "{out}", "--steps", "0"], 2, ["Invalid value for '--steps'"]),
+    ("align-steps-0", [*("align", *M), "--out", "{out}", "--steps", "0"], 2, ["Invalid --steps"]),
     ("align-nan-model", ["align", "--model", "{nan_model}", "--out", "{out}", "--steps", "1"], 2, ["non-finite"]),
     # report
     ("report-missing-input", ["report", "{work}/no-such-run"], 2, ["no-such-run"]),

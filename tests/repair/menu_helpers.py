@@ -63,3 +63,9 @@ def merged_finetuned(family: Family) -> dict[str, torch.Tensor]:
     model = AutoModelForCausalLM.from_pretrained(family.aligned, torch_dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, family.adapter).merge_and_unload()
     return {k: v.detach().clone() for k, v in merged.state_dict().items()}
+
+
+def family_args(family, out) -> list[str]:
+    """`--base/--aligned/--adapter/--out` of a repair command over ``family``."""
+    return ["--base", str(family.base), "--aligned", str(family.aligned), "--adapter", str(family.adapter),
+            "--out", str(out)]

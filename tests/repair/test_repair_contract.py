@@ -43,11 +43,11 @@ def synthetic(n_per_shape=6, rank=3, seed=0):
 
 def check_metadata(method_cls, name):
     assert method_cls.name == name and describe(method_cls) and "arXiv" in method_cls.paper
-    assert issubclass(method_cls.spec_type, Spec)
-    spec = method_cls.spec_type()  # every field has a default
-    assert all(field.description for field in method_cls.spec_type.model_fields.values())
+    assert issubclass(method_cls.spec_class, Spec)
+    spec = method_cls.spec_class()  # every field has a default
+    assert all(field.description for field in method_cls.spec_class.model_fields.values())
     with pytest.raises(ValidationError):
-        method_cls.spec_type(no_such_option=1)
+        method_cls.spec_class(no_such_option=1)
     return spec
 
 

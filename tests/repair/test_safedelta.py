@@ -6,7 +6,7 @@ from menu_helpers import build_family, load_weights, merged_finetuned
 
 from safepeft.errors import ConfigError
 from safepeft.repair import repair_adapter
-from safepeft.repair.safedelta import safe_delta, safety_loss
+from safepeft.repair.safedelta import safe_delta
 
 
 def problem(d_out=7, d_in=11, tokens=40, seed=0):

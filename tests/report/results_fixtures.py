@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from safepeft.records import ArtifactRef, AuditResults, CategoryResult, Metric, Sample, SuiteResult
+from safepeft.records.results import SuiteJudge, rate_name
+
+JUDGE_OF = {"refusal": "refusal", "harm": "llama-guard"}
+"""The judge a fixture names for what it measures (``measures=None``: the judge of a pre-2 results.json)."""
 
 HAZARDS = ["S1_violent_crimes", "S2_non_violent_crimes", "S3_sex_related_crimes", "S4_child_sexual_exploitation",
            "S5_specialized_advice", "S6_privacy", "S7_intellectual_property", "S8_indiscriminate_weapons", "S9_hate",
@@ -86,7 +90,9 @@ def _bbq_suite(samples, rng):
                        samples=samples)
 
 
-def build_variant(name: str, seed: int = 7, with_samples: bool = True) -> AuditResults:
+def build_variant(name: str, seed: int = 7, with_samples: bool = True, measures: str | None = None) -> AuditResults:
+    """One variant's results. ``measures`` None: as results.json was before version 2 (the refusal judge's rate
+    called harmful_rate, no judge per suite); ``refusal`` / ``harm``: as an audit writes now under such a judge."""
     base, p_harm, p_refuse, p_attack, p_stereo, p_util, adapter, guard, quant = VARIANTS[name]
     shared = np.random.default_rng(seed)  # common random numbers: same draws for every variant
     rng = np.random.default_rng(zlib.crc32(name.encode()))
@@ -124,7 +130,7 @@ def build_variant(name: str, seed: int = 7, with_samples: bool = True) -> AuditR
         behaviours[s.id] = max(behaviours.get(s.id, 0.0), s.score)
     any_attack = _metric(np.array(list(behaviours.values())), rng)
     suites = {
-        "builtin": _rate_suite("safety", "harmful_rate", safety, rng),
+        "builtin": _rate_suite("safety", rate_name(measures or "harm"), safety, rng),
         "xstest": _rate_suite("overrefusal", "over_refusal_rate", over, rng),
         "jailbreak:builtin": _rate_suite("jailbreak", "asr", attack, rng,
                                          extra_metrics={"any_attack_asr": any_attack}),
@@ -134,6 +140,11 @@ def build_variant(name: str, seed: int = 7, with_samples: bool = True) -> AuditR
     if not with_samples:
         for suite in suites.values():
             suite.samples = []
+    judge = ArtifactRef(spec="refusal", params={"version": 1})
+    if measures is not None:
+        judge = ArtifactRef(spec=JUDGE_OF[measures], params={"version": 1, "measures": measures})
+        for key in ("builtin", "jailbreak:builtin"):
+            suites[key].judge = SuiteJudge(spec=judge.spec, measures=measures)
     model = ArtifactRef(spec="embedded" if name == "base" else "runs/demo/aligned", fingerprint="a1b2c3d4e5f60718"
                         if name == "base" else "0f1e2d3c4b5a6978", params={"dtype": "float32"})
     if quant:
@@ -144,7 +155,7 @@ def build_variant(name: str, seed: int = 7, with_samples: bool = True) -> AuditR
         adapter=ArtifactRef(spec=f"runs/demo/{adapter}", fingerprint=f"{zlib.crc32(adapter.encode()):012x}",
                             params={"method": "lora", "r": 8, "lora_alpha": 16, "learning_rate": 2e-4,
                                     "target_modules": ["q_proj", "v_proj"]}) if adapter else None,
-        judge=ArtifactRef(spec="refusal", params={"version": 1}),
+        judge=judge,
         guard=ArtifactRef(spec=guard, params={"mode": "output"}) if guard else None,
         suites=suites,
         provenance={"variant": name, **({"base_variant": base} if base else {}),

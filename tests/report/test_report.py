@@ -208,11 +208,13 @@ def test_report_names_the_judge_and_shows_judge_corrected_rates(tmp_path):
     path.parent.mkdir()
     results.write(path)
     markdown = RENDERERS.get("md")(_data([path]))
-    assert "Judge: classifier, sensitivity 0.900, specificity 0.800 on 300 human-labelled completions" in markdown
+    assert ("Judge: classifier (what its verdict measures is not recorded: results.json before version 2); "
+            "agreement 83.3% with human labels on 300 completions (leave-one-file-out), sensitivity 0.900, "
+            "specificity 0.800." in markdown)
     assert "judge-corrected" in markdown
     html = RENDERERS.get("html")(_data([path]))
     assert "judge-corrected" in html and "sensitivity 0.900" in html
     plain = tmp_path / "plain" / "results.json"  # the fixture's refusal judge has no measured error rates
     plain.parent.mkdir()
     build_variant("base").write(plain)
-    assert "no measured error rates" in RENDERERS.get("md")(_data([plain]))
+    assert "no measured agreement with human labels" in RENDERERS.get("md")(_data([plain]))

@@ -29,9 +29,9 @@ def tiny_efficacy_study(model_dir):
 def test_efficacy_protocol_on_the_tiny_model(tiny_model_dir, tmp_path):
     from safepeft.records.efficacy import Choice, EfficacyResults
     from safepeft.report.load import load_variants
-    from safepeft.study.adapters import shared_pool
+    from safepeft.target import shared_models
 
-    shared_pool().release()
+    shared_models().pool.release()
     run = tmp_path / "run"
     summary = run_study(tiny_efficacy_study(tiny_model_dir), run)
     assert not summary.failed, summary.failed
@@ -53,6 +53,9 @@ def test_efficacy_protocol_on_the_tiny_model(tiny_model_dir, tmp_path):
 
     efficacy = EfficacyResults.model_validate_json((run / "efficacy.json").read_text())
     assert {r.repair for r in efficacy.rows} == {"safelora", "splora", "auto"}
+    # the refusal judge measures refusal: the figures are compliance rates ("did not refuse"), and say so
+    assert efficacy.safety_rate == "compliance_rate"
+    assert {c.safety_rate for c in efficacy.choices if len(c.candidates) > 1} == {"compliance_rate"}
     (drift,) = efficacy.drifts
     assert drift.finetune == "tiny/contaminated" and drift.n_harmful == len(reported)
     for row in efficacy.rows:
@@ -69,7 +72,7 @@ def test_efficacy_protocol_on_the_tiny_model(tiny_model_dir, tmp_path):
     assert link.is_symlink() and (link / "results.json").is_file()  # human-readable names beside the hash folders
     assert json.loads((link / "results.json").read_text())["suites"]["builtin"]["params"]["split"] == "test"
     html = (run / "report.html").read_text()
-    assert 'id="efficacy"' in html and "tiny/contaminated+auto" in html
+    assert 'id="efficacy"' in html and "tiny/contaminated+auto" in html and "Δ compliance" in html
 
     train_file = next(run.glob("steps/contaminate/*/train.jsonl"))
     rows = [json.loads(line) for line in train_file.read_text().splitlines()]

@@ -131,13 +131,13 @@ def test_kill_then_resume_recomputes_nothing_finished(tmp_path):
 
 
 def test_tiny_model_study_end_to_end(tiny_model_dir, tmp_path):
-    from safepeft.study.adapters import shared_pool
+    from safepeft.target import shared_models
 
-    shared_pool().release()  # an earlier test in this process may have left the same base in the pool
-    loads = shared_pool().base_loads
+    shared_models().pool.release()  # an earlier test in this process may have left the same base in the pool
+    loads = shared_models().pool.base_loads
     summary = run_study(tiny_study(tiny_model_dir), tmp_path / "run")
     assert not summary.failed and len(summary.ran) == 5
-    assert shared_pool().base_loads == loads + 1  # three audits of one base: loaded once
+    assert shared_models().pool.base_loads == loads + 1  # three audits of one base: loaded once
     check_tiny_run(tmp_path / "run")
 
 
@@ -145,19 +145,20 @@ def test_tiny_model_study_end_to_end(tiny_model_dir, tmp_path):
 def test_whole_loop_on_the_tiny_model(tiny_model_dir, tmp_path):
     """Every registered step kind against its real stage: align, train, repair, quantize, audit."""
     from safepeft.report.load import load_variants
-    from safepeft.study.adapters import shared_pool
+    from safepeft.target import shared_models
 
-    shared_pool().release()
-    loads = shared_pool().base_loads
+    shared_models().pool.release()
+    loads = shared_models().pool.base_loads
     summary = run_study(tiny_loop_study(tiny_model_dir), tmp_path / "run")
     assert not summary.failed and {s.split("/")[0] for s in summary.ran} == {"align", "train", "repair", "quantize",
                                                                              "audit"}
-    assert shared_pool().base_loads == loads + 2  # the base, then the aligned model for its two adapters
+    # the base, the aligned model once for its two adapters, and each int8-dynamic model (a model of its own)
+    assert shared_models().pool.base_loads == loads + 4
     variants = {v.name: v for v in load_variants([tmp_path / "run"])}
     assert {n: v.base for n, v in variants.items()} == {
         "tiny": None, "tiny+aligned": "tiny", "tiny/lora": "tiny+aligned", "tiny/lora+safelora": "tiny/lora",
         "tiny/lora+int8-dynamic": "tiny/lora", "tiny/lora+safelora+int8-dynamic": "tiny/lora+safelora"}
     quantized = variants["tiny/lora+int8-dynamic"].results.model
-    assert quantized.params["quantization"] == "int8-dynamic" and quantized.params["bits"] == 8
+    assert quantized.params["scheme"] == "int8-dynamic" and quantized.params["bits"] == 8  # as `safepeft audit` writes
     repaired = variants["tiny/lora+safelora"].results.adapter
     assert repaired.fingerprint != variants["tiny/lora"].results.adapter.fingerprint

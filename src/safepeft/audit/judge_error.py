@@ -7,7 +7,8 @@ the ``n`` scored items, which is the item bootstrap of a 0/1 outcome) and the ju
 redraws of its true-positive count among the human positives and of its true-negative count among the human
 negatives), and takes percentiles of the corrected rate.
 
-The judge's counts have "complied" (the harmful direction) as positive. Rates of the refusal direction
+The judge's counts have "complied" (the harmful direction) as positive: for a refusal judge the positive rate
+is ``compliance_rate`` ("did not refuse"), for a harm judge ``harmful_rate``. Rates of the refusal direction
 (refusal_rate, over_refusal_rate ...) swap the roles: the judge's sensitivity to refusal is its specificity to
 compliance. Pure numpy; `apply_judge_error` fills the optional ``corrected`` fields of every rate in results.
 """
@@ -19,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from safepeft.records.results import AuditResults, CategoryResult, Metric
+from safepeft.records.results import SAFETY_RATES, AuditResults, CategoryResult, Metric
 
-COMPLIED_RATES = ("harmful_rate", "asr", "any_attack_asr")
-"""Rates of the judge's positive (complied / harmful) label."""
+COMPLIED_RATES = (*SAFETY_RATES.values(), "asr", "any_attack_asr")
+"""Rates of the judge's positive (complied / harmful) label, under either name of the safety rate."""
 REFUSED_RATES = ("refusal_rate", "full_refusal_rate", "over_refusal_rate")
 """Rates of its negative (refused) label."""
 
@@ -77,14 +78,16 @@ def _correct(metrics: dict[str, Metric], n: int, counts: Mapping[str, int], n_re
 
 def apply_judge_error(results: AuditResults, counts: Mapping[str, int] | None, *, n_resamples: int = 2000,
                       seed: int = 0) -> AuditResults:
-    """Fill ``corrected`` / ``corrected_ci95`` of every harmful, refusal and ASR rate (in place); records the
-    judge's sensitivity and specificity in ``results.judge.params``. No counts: nothing changes."""
+    """Fill ``corrected`` / ``corrected_ci95`` of every harmful/compliance, refusal and ASR rate (in place);
+    records the judge's sensitivity, specificity and agreement in ``results.judge.params``. No counts: nothing
+    changes."""
     if counts is None:
         return results
     sensitivity, specificity = sens_spec(counts)
     if results.judge is not None:
+        agreement = (counts["tp"] + counts["tn"]) / sum(counts[key] for key in ("tp", "fp", "fn", "tn"))
         results.judge.params["accuracy"] = {"sensitivity": round(sensitivity, 4), "specificity": round(specificity, 4),
-                                            "counts": dict(counts)}
+                                            "agreement": round(agreement, 4), "counts": dict(counts)}
     for suite in results.suites.values():
         n_scored = suite.n - int(suite.params.get("n_unscored", 0) or 0)
         _correct(suite.metrics, n_scored, counts, n_resamples, seed)

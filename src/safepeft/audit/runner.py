@@ -17,13 +17,13 @@ from typing import Any
 
 from safepeft import progress
 from safepeft.audit.base import AuditOptions, Suite, parse_suite_arg
-from safepeft.audit.judge_error import apply_judge_error, judge_counts
+from safepeft.audit.judge_error import COMPLIED_RATES, apply_judge_error, judge_counts
 from safepeft.audit.judges.base import Judge
 from safepeft.audit.judges.cached import CachedJudge
 from safepeft.audit.suites import SUITES
 from safepeft.errors import ConfigError
 from safepeft.models.protocol import Generator
-from safepeft.records.results import ArtifactRef, AuditResults
+from safepeft.records.results import ArtifactRef, AuditResults, SuiteJudge
 from safepeft.store.sqlite import RunStore
 
 RESULTS_FILE = "results.json"
@@ -78,6 +78,9 @@ def run_audit(
         with progress.scope(suite.result_name):  # bars say which suite they generate or judge for
             result = suite.run(generator, active, options)
         result.params.setdefault("seconds", round(time.perf_counter() - began, 3))
+        if judge is not None and any(name in result.metrics for name in COMPLIED_RATES):
+            # Its rates count the judge's positive verdicts: say whose, and what that verdict means.
+            result.judge = SuiteJudge(spec=judge.name, measures=judge.measures)
         results.suites[suite.result_name] = result
         # Judge error in every rate: corrected estimates from the judge's measured sensitivity and specificity.
         apply_judge_error(results, judge_counts(judge) if judge is not None else None,

@@ -5,6 +5,10 @@ rates per attack. A table that would be wider than the console first puts each 9
 its metric columns over several tables. Metric names longer than their column are abbreviated, and a legend under
 the table spells them out. Numbers are never wrapped, folded or ellipsised: a column is always as wide as its
 widest number.
+
+A suite judged by a judge says under its table what the rate of the judge's positive verdict counts
+(``compliance_rate: did not refuse`` under a refusal judge, ``harmful_rate: harmful content given`` under a harm
+judge), and the first line names the judge and its measured agreement with human labels.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from safepeft.records.results import AuditResults, CategoryResult, Metric, SuiteResult
+from safepeft.records.results import (
+    MEASURE_LABELS,
+    AuditResults,
+    CategoryResult,
+    Metric,
+    SuiteResult,
+    judge_summary,
+    safety_rate,
+)
 
 WIDTH = 80
 
@@ -112,9 +124,22 @@ def suite_tables(name: str, result: SuiteResult, width: int = WIDTH) -> list[Ren
         attack_rows = [(attack, part, False) for attack, part in result.by_attack.items()]
         names = list(dict.fromkeys(m for part in result.by_attack.values() for m in part.metrics))
         tables += fitted_tables(f"{name}: ASR by attack", "attack", attack_rows, names, width)
-    return tables
+    caption = judge_caption(result)
+    return tables + ([Text(caption, style="dim")] if caption else [])
+
+
+def judge_caption(result: SuiteResult) -> str | None:
+    """'compliance_rate: did not refuse (judge classifier)': what the suite's verdict rate counts, or None for a
+    suite without judge verdicts (or written before results.json recorded the judge per suite)."""
+    if result.judge is None:
+        return None
+    found = safety_rate(result)
+    rate = found[0] if found is not None else "asr"
+    return f"{rate}: {MEASURE_LABELS[result.judge.measures]} (judge {result.judge.spec})"
 
 
 def results_tables(results: AuditResults, width: int = WIDTH) -> list[RenderableType]:
-    """Every suite's tables, in the order the suites ran."""
-    return [table for name, result in results.suites.items() for table in suite_tables(name, result, width)]
+    """The judge line (who decided, what it measures, its agreement with human labels), then every suite's
+    tables in the order the suites ran."""
+    head: list[RenderableType] = [Text(judge_summary(results.judge))] if results.judge is not None else []
+    return head + [table for name, result in results.suites.items() for table in suite_tables(name, result, width)]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from safepeft.cli import options
+
 OUT = typer.Option(..., "--out", help="Directory for the hardened model (+ safepeft_harden.json).")
 
 harden_app = typer.Typer(help="Harden an aligned model before fine-tuning (LoX low-rank extrapolation).",
@@ -26,6 +28,7 @@ def lox(
     svd: str = typer.Option("auto", "--svd", help="exact, randomized, or auto (exact up to 1024)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out directory."),
     as_json: bool = typer.Option(False, "--json", help="Print safepeft_harden.json's summary as JSON."),
+    device: str = options.DEVICE,
 ) -> None:
     """Extrapolate the aligned weights along the top-k directions of the alignment update (Perin et al., 2025)."""
     import json
@@ -35,7 +38,8 @@ def lox(
 
     spec = _spec({"k": k, "alpha": alpha, "targets": [t.strip() for t in targets.split(",") if t.strip()],
                   "svd": svd})
-    report = harden_model("lox", base=base, aligned=aligned, out=out, spec=spec, overwrite=overwrite)
+    report = harden_model("lox", base=base, aligned=aligned, out=out, spec=spec, overwrite=overwrite,
+                          device=device)
     if as_json:
         typer.echo(json.dumps(report.summary, indent=2))
         return

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from safepeft.cli import options
+
 judge_app = typer.Typer(help="Train offline judges.", no_args_is_help=True)
 
 LABELS = typer.Option(..., "--labels", help="Human-labelled file(s), one CV group each: XSTest completion CSVs, "
@@ -33,12 +35,14 @@ def train(
     l2: float = L2,
     max_completion_tokens: int = MAX_TOKENS,
     batch_size: int = BATCH,
+    device: str = options.DEVICE,
 ) -> None:
     """Fit the classifier judge; prints its cross-validated agreement. Use it with --judge-model DIR."""
     from pydantic import ValidationError
 
     from safepeft.audit.judges.train import JudgeTrainSpec, train_judge
     from safepeft.errors import ConfigError
+    from safepeft.models.weights import resolve_device
 
     try:
         spec = JudgeTrainSpec(base=base, layer=layer, pooling=pooling, l2=l2,
@@ -47,7 +51,8 @@ def train(
         error = exc.errors()[0]
         raise ConfigError(f"Invalid --{str(error['loc'][0]).replace('_', '-')}: {error['msg']} "
                           f"(got {error.get('input')!r}).") from None
-    provenance = train_judge(labels, out, spec, cv_files=cv_labels or [])
+    device = resolve_device(device)  # a device this machine lacks fails before the label files are read
+    provenance = train_judge(labels, out, spec, cv_files=cv_labels or [], device=device)
     summary = {"out": str(out), "validation": {k: provenance["validation"].get(k)
                                                for k in ("method", "n", "agreement", "kappa", "confusion")},
                "cv_labels": {name: v["agreement"] for name, v in provenance["cv_labels"].items()}}

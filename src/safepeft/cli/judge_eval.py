@@ -9,7 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from safepeft.cli import options
-from safepeft.cli.audit import JUDGE, JUDGE_MODEL, JUDGE_URL, KEY_ENV, build_judge
+from safepeft.cli.spec_options import OptionGroup, spec_command
+from safepeft.models.target_spec import TargetSpec
+from safepeft.target import JudgeSpec
+
+JUDGE = OptionGroup(JudgeSpec, "judge", flags={"name": ("--judge", "-j"), "model": ("--judge-model",),
+                                              "base_url": ("--judge-base-url",)})
+# An LLM judge's model loads like an audited target: these are `safepeft audit`'s flags of the same names.
+LOAD = OptionGroup(TargetSpec, "load", skip=tuple(set(TargetSpec.model_fields) - {"batch_size", "dtype", "device"}),
+                   types={"batch_size": str})
 
 LABELS = typer.Option(..., "--labels", help="Human-labelled file: an XSTest completion CSV (final_label), "
                       "JailbreakBench judge-comparison CSV, or CSV/JSONL with prompt, response, label "
@@ -18,18 +26,13 @@ BY = typer.Option(None, "--by", help="Also report agreement per value of this co
                   "label file, i.e. per model).")
 
 
-def judge_eval(
+def _judge_eval(
+    judge: dict,
+    load: dict,
     labels: Path = LABELS,
-    judge: str = JUDGE,
-    judge_model: str | None = JUDGE_MODEL,
-    judge_base_url: str | None = JUDGE_URL,
-    api_key_env: str | None = KEY_ENV,
     run_dir: Path | None = options.RUN_DIR,
     output_format: str = typer.Option("table", "--format", help="table | json (one object)."),
     by: str | None = BY,
-    batch_size: int = options.BATCH_SIZE,
-    dtype: str = options.DTYPE,
-    device: str = options.DEVICE,
 ) -> None:
     """Measure how well a judge agrees with human labels."""
     import tempfile
@@ -37,20 +40,20 @@ def judge_eval(
     from safepeft.audit.judge_eval import evaluate_judge, read_labels
     from safepeft.errors import ConfigError
     from safepeft.store import RunStore
+    from safepeft.target import Models, build_judge
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"Unknown --format {output_format!r}.", "Use table or json.")
     rows = read_labels(labels)
     with tempfile.TemporaryDirectory() as scratch:
         store = RunStore(run_dir or scratch)  # LLM judge generations are cached when --run-dir is given
-        judge_obj = build_judge(judge, judge_model, judge_base_url, api_key_env, store,
-                                batch_size=batch_size, dtype=dtype, device=device)
+        judge_obj = build_judge(JUDGE.build(judge), store, Models(), LOAD.build(load, model="judge"))
         result = evaluate_judge(judge_obj, rows, labels_name=str(labels), by=by)
         store.close()
     if output_format == "json":
         typer.echo(result.model_dump_json())
         return
-    table = Table(title=f"judge {judge} vs human labels ({labels.name})", show_header=False)
+    table = Table(title=f"judge {judge['name']} vs human labels ({labels.name})", show_header=False)
     for key in ("n", "agreement", "precision", "recall", "kappa", "n_unscored"):
         value = getattr(result, key)
         table.add_row(key, "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value))
@@ -67,6 +70,9 @@ def judge_eval(
             groups.add_row(value, str(stats["n"]), *cells,
                            ", ".join(f"{k}={v}" for k, v in stats["confusion"].items()))
         console.print(groups)
+
+
+judge_eval = spec_command(_judge_eval, JUDGE, LOAD)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import re
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -147,13 +150,39 @@ def os_error_message(exc: OSError) -> str:
     return f"Cannot access{where}: {reason}. {hint}"
 
 
-def _quiet_libraries(debug: bool) -> None:
-    """Library progress bars, deprecation notes and advice would drown our own output (kept with --debug)."""
-    import warnings
+# Third-party warnings that the user cannot act on, each matched by category, the start of the name of the module it
+# is attributed to and the start of its text, so that everything else (safepeft's own warnings above all) still
+# reaches the user. --debug shows these too.
+LIBRARY_NOISE: list[tuple[type[Warning], str, str]] = [
+    # peft 0.21's get_peft_model reads the alias that transformers 5.2x deprecated; safepeft never reads it.
+    (FutureWarning, "transformers.modeling_utils", "`is_gradient_checkpointing` is deprecated"),
+    # peft's prompt-learning forward drops the position ids that transformers' generate() always passes.
+    (UserWarning, "peft.peft_model", "Position ids are not supported for parameter efficient tuning"),
+    # torch 2.13 deprecates its quantized tensors, which the int8-dynamic scheme's modules are built from; it warns on
+    # every load of such a model, and the user can only pick another --scheme (tracked for models/quantized.py).
+    (UserWarning, "torch.ao.nn.quantized", "torch.quantize_per_tensor, torch.quantize_per_channel and other"),
+]
 
+
+def _quiet_libraries(debug: bool) -> None:
+    """Library progress bars, advice and the known notes above would drown our own output (kept with --debug)."""
     if not debug:
-        for category in (FutureWarning, DeprecationWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category)
+        for category, module, message in LIBRARY_NOISE:
+            warnings.filterwarnings("ignore", message=re.escape(message), category=category, module=re.escape(module))
+    warnings.showwarning = _show_warning
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+_SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_LIBRARY_SHOW = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+    """safepeft's own warnings in one line, like its errors (they are about the user's inputs, not about a source
+    line); other libraries' in Python's usual form, which names the file that warned."""
+    if os.path.abspath(filename).startswith(_SOURCE + os.sep):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _LIBRARY_SHOW(message, category, filename, lineno, *rest)

@@ -7,14 +7,18 @@ from typing import Any
 
 import typer
 
-MODEL = typer.Option(..., "--model", "-m", help="Model: `embedded`, a .gguf file, an HF directory or a hub id.")
-ADAPTER = typer.Option(None, "--adapter", help="PEFT adapter directory applied on top of the model.")
-DTYPE = typer.Option("auto", "--dtype", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16, float16.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N, mps.")
-CHAT_TEMPLATE = typer.Option(None, "--chat-template", help="Jinja chat template file, `chatml` (built-in ChatML) "
-                             "or `none` (prompts sent as plain text, for base models).")
-TRUST_REMOTE_CODE = typer.Option(False, "--trust-remote-code", help="Allow custom model code from the hub (review it).")
-BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Prompts per forward batch.")
+from safepeft.cli.spec_options import field_option
+from safepeft.models.target_spec import TargetSpec
+
+# Declared once, as TargetSpec's fields (the flags `audit` and `generate` generate from the whole spec).
+MODEL = field_option(TargetSpec, "model", "--model", "-m")
+ADAPTER = field_option(TargetSpec, "adapter")
+DTYPE = field_option(TargetSpec, "dtype")
+DEVICE = field_option(TargetSpec, "device")
+CHAT_TEMPLATE = field_option(TargetSpec, "chat_template")
+TRUST_REMOTE_CODE = field_option(TargetSpec, "trust_remote_code")
+
+
 RUN_DIR = typer.Option(None, "--run-dir", help="Store every generation here (SQLite); re-running resumes.")
 
 

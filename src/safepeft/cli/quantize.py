@@ -20,6 +20,8 @@ def quantize(
     device: str = options.DEVICE,
     chat_template: Path | None = options.CHAT_TEMPLATE,
     trust_remote_code: bool = options.TRUST_REMOTE_CODE,
+    json_line: bool = typer.Option(False, "--json", help="End with one JSON line (out, scheme, bits, size and memory "
+                                   "ratios) for scripts."),
 ) -> None:
     """Quantize a model; prints the size and memory reduction and writes OUT/quantization.json."""
     from transformers.utils import logging as hf_logging
@@ -35,8 +37,9 @@ def quantize(
     typer.echo(f"{scheme}: {size['reference_fp32_bytes'] / 2**20:.1f} MiB fp32 -> "
                f"{size['quantized_bytes'] / 2**20:.1f} MiB on disk ({size['ratio']}x smaller), weight memory "
                f"{memory['quantized_bytes'] / 2**20:.1f} MiB ({memory['ratio']}x)")
-    typer.echo(json.dumps({"out": str(out), "scheme": scheme, "bits": manifest["bits"], "size_ratio": size["ratio"],
-                           "memory_ratio": memory["ratio"]}))
+    if json_line:  # only on request: a person reads the line above
+        typer.echo(json.dumps({"out": str(out), "scheme": scheme, "bits": manifest["bits"],
+                               "size_ratio": size["ratio"], "memory_ratio": memory["ratio"]}))
 
 
 def register(app: typer.Typer) -> None:

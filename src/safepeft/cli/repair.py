@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from safepeft.cli import options
+
 BASE = typer.Option(..., "--base", help="Unaligned base model: `embedded`, a .gguf file, an HF directory or a hub id.")
 ALIGNED = typer.Option(..., "--aligned", help="Safety-aligned model of the same architecture (e.g. `safepeft align` "
                        "output).")
@@ -58,11 +60,11 @@ def safelora(
     k: str | None = typer.Option(None, "--k", callback=_count_or_share_or_all, help="Number mode: how many modules "
                                  "to project, a count (default 10) or a share of the adapter's modules (e.g. 0.5; "
                                  "1.0 projects all)."),
-    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Project the least-aligned LoRA modules onto the alignment subspace (Hsu et al., NeurIPS 2024)."""
     _run("safelora", base, aligned, adapter, out, overwrite, as_json,
-         {"mode": mode, "tau": tau, "strict": strict} | ({"k": k} if k is not None else {}))
+         {"mode": mode, "tau": tau, "strict": strict} | ({"k": k} if k is not None else {}), device)
 
 
 @repair_app.command("splora")
@@ -78,16 +80,16 @@ def splora(
                                   "mean-std."),
     direction: str = typer.Option("far", "--direction", help="far: prune modules farthest from the alignment "
                                   "subspace (paper's intent); near: the official code's choice."),
-    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    strict: bool = STRICT, overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Prune the LoRA modules that moved away from the alignment subspace, scored by E-DIEM (Ao et al., 2025)."""
     params = {"mode": mode, "tau": tau, "reference": reference, "statistic": statistic, "direction": direction,
               "strict": strict} | ({"k": k} if k is not None else {})
-    _run("splora", base, aligned, adapter, out, overwrite, as_json, params)
+    _run("splora", base, aligned, adapter, out, overwrite, as_json, params, device)
 
 
 def _run(method: str, base: str, aligned: str, adapter: Path, out: Path, overwrite: bool, as_json: bool,
-         params: dict[str, Any]) -> None:
+         params: dict[str, Any], device: str) -> None:
     import json
     import warnings
 
@@ -103,11 +105,11 @@ def _run(method: str, base: str, aligned: str, adapter: Path, out: Path, overwri
             library_show(message, category, *rest)
 
     with warnings.catch_warnings():
-        # main() silences library UserWarnings; ours are about this repair's inputs: print them as they happen.
+        # ours are about this repair's inputs: print every one as it happens (Python shows each place only once).
         warnings.simplefilter("always", RepairWarning)
         warnings.showwarning = show
         report = repair_adapter(method, base=base, aligned=aligned, adapter=adapter, out=out, spec=spec,
-                                overwrite=overwrite)
+                                overwrite=overwrite, device=device)
     if as_json:
         typer.echo(json.dumps(report.summary, indent=2))
         return

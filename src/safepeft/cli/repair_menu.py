@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from safepeft.cli import options
 from safepeft.cli.repair import ADAPTER, ALIGNED, BASE, JSON, OUT, OVERWRITE
 
 SAFETY_ADAPTER = typer.Option(None, "--safety-adapter", help="Safety LoRA trained on the aligned model; default: "
@@ -38,15 +39,17 @@ def auto(
                                            "least this share of the adapter's utility."),
     max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1, help="Generation budget per item."),
     judge: str = typer.Option("classifier", "--judge", help="Judge of the harmful suite's generations."),
-    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Score every repair over its main hyper-parameter on a validation split; write the best that keeps utility."""
+    from safepeft.repair.run import repair_device
     from safepeft.study.auto import repair_auto
 
+    repair_device(device)  # a device this machine lacks fails before any step runs
     result = repair_auto(base, aligned, adapter, out, methods=list(methods) or None,
                          safety_suites=tuple(safety_suites), utility_suites=tuple(utility_suites), limit=limit,
                          min_utility_kept=min_utility_kept, max_new_tokens=max_new_tokens, judge=judge,
-                         overwrite=overwrite, report=_step_printer())
+                         overwrite=overwrite, report=_step_printer(), device=device)
     choice = result.choice
     if as_json:
         typer.echo(choice.model_dump_json(indent=2))
@@ -81,12 +84,12 @@ def resta(
     k: int = typer.Option(16, "--k", help="lora output: rank of the safety vector per matrix."),
     lora_targets: str = typer.Option("all-linear", "--lora-targets", help="lora output: adapter or all-linear."),
     svd: str = typer.Option("auto", "--svd", help="lora output: exact, randomized or auto."),
-    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Re-add the safety vector to the fine-tuned weights, optionally after DARE (Bhardwaj et al., ACL 2024)."""
     params = {"beta": beta, "dare": dare, "seed": seed, "output": output, "k": k, "lora_targets": lora_targets,
               "svd": svd}
-    run_repair("resta", base, aligned, adapter, out, overwrite, as_json, params)
+    run_repair("resta", base, aligned, adapter, out, overwrite, as_json, params, device=device)
 
 
 def safemerge(
@@ -100,23 +103,24 @@ def safemerge(
                                                "(default 1 - weight)."),
     merge: str = typer.Option("linear", "--merge", help="linear, dare_linear or concat (exact, rank r + r_s)."),
     density: float = typer.Option(0.5, "--density", help="dare_linear: fraction of factor entries kept."),
-    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Merge a safety LoRA into the modules that left the alignment subspace (Djuhera et al., 2025)."""
     from safepeft.finetune.safety_lora import train_safety_adapter
 
     params = {"mode": mode, "tau": tau, "k": k, "weight": weight, "safety_weight": safety_weight, "merge": merge,
               "density": density}
-    from safepeft.repair.run import build_spec
+    from safepeft.repair.run import build_spec, repair_device
 
     build_spec("safemerge", params)  # a bad option fails before any training
+    device = repair_device(device)  # so does a device this machine lacks
     if safety_adapter is None:
         safety_adapter = out.parent / f"{out.name}.safety-lora"
         if not (safety_adapter / "adapter_config.json").is_file():
             typer.echo(f"training a safety LoRA on {aligned} with builtin:safety -> {safety_adapter}", err=True)
-            train_safety_adapter(aligned, adapter, safety_adapter)
+            train_safety_adapter(aligned, adapter, safety_adapter, device=device)
     run_repair("safemerge", base, aligned, adapter, out, overwrite, as_json, params,
-               {"safety_adapter": safety_adapter})
+               {"safety_adapter": safety_adapter}, device)
 
 
 def safedelta(
@@ -126,7 +130,7 @@ def safedelta(
     damp: float = typer.Option(0.01, "--damp", help="Hessian dampening relative to its mean diagonal."),
     compensate: bool = typer.Option(True, "--compensate/--no-compensate", help="Add the OBS compensation vector."),
     max_samples: int = typer.Option(64, "--max-samples", help="Safety conversations for the curvature."),
-    overwrite: bool = OVERWRITE, as_json: bool = JSON,
+    overwrite: bool = OVERWRITE, as_json: bool = JSON, device: str = options.DEVICE,
 ) -> None:
     """Keep the delta entries a safety-loss budget allows, plus the compensation vector (Lu et al., ICML 2025)."""
     from safepeft.finetune.safety_lora import safety_conversations
@@ -134,15 +138,15 @@ def safedelta(
     params = {"scale": None if scale < 0 else scale, "damp": damp, "compensate": compensate,
               "max_samples": max_samples}
     run_repair("safedelta", base, aligned, adapter, out, overwrite, as_json, params,
-               {"safety_conversations": safety_conversations()})
+               {"safety_conversations": safety_conversations()}, device)
 
 
 def run_repair(method: str, base: str, aligned: str, adapter: Path, out: Path, overwrite: bool, as_json: bool,
-               params: dict[str, Any], inputs: dict[str, Any] | None = None) -> None:
+               params: dict[str, Any], inputs: dict[str, Any] | None = None, device: str = "auto") -> None:
     from safepeft.repair.run import build_spec, repair_adapter
 
     report = repair_adapter(method, base=base, aligned=aligned, adapter=adapter, out=out,
-                            spec=build_spec(method, params), overwrite=overwrite, inputs=inputs)
+                            spec=build_spec(method, params), overwrite=overwrite, inputs=inputs, device=device)
     if as_json:
         typer.echo(json.dumps(report.summary, indent=2))
         return

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from safepeft.cli import options
 from safepeft.errors import ConfigError
 
 KINDS = typer.Option("safepeft.study.kinds:STEP_KINDS", "--kinds", hidden=True,
@@ -25,6 +26,18 @@ app = typer.Typer(help="Run many variants from one YAML: train, repair, quantize
                   no_args_is_help=True)
 
 
+def step_device(device: str, ray: str | None = None) -> str | None:
+    """The device override of every step (None for auto: each step's own device, the study's `target.device` for
+    audits). A device this machine lacks fails here, before any step runs (on Ray the workers check it)."""
+    if device == "auto":
+        return None
+    if ray is None:
+        from safepeft.models.weights import resolve_device
+
+        resolve_device(device)
+    return device
+
+
 def _executor(ray: str | None, max_parallel: int | None) -> Any:
     if ray is None:
         if max_parallel not in (None, 1):
@@ -37,13 +50,16 @@ def _executor(ray: str | None, max_parallel: int | None) -> Any:
 
 def _printer(console: Console):
     def report(step, result: dict[str, Any]) -> None:
+        done, total = result.get("progress", (None, None))
+        # steps finished of those this run attempts: a log (nohup, CI) shows how far a long study got
+        count = f" [dim][{done}/{total}][/dim]" if total else ""
         if result["ok"]:
             seconds = result.get("seconds")
             took = f" [dim]({seconds:.0f} s)[/dim]" if seconds is not None else ""
-            console.print(f"[green]✓[/green] {escape(step.name)}{took}")
+            console.print(f"[green]✓[/green] {escape(step.name)}{took}{count}")
         else:
             # soft_wrap: an error names paths, which a hard wrap at the console width would cut in two
-            console.print(f"[red]✗ {escape(step.name)}[/red] (attempt {result['attempt']}): "
+            console.print(f"[red]✗ {escape(step.name)}[/red]{count} (attempt {result['attempt']}): "
                           f"{escape(result['error'])}", soft_wrap=True)
 
     return report
@@ -61,19 +77,22 @@ def run(
     ray: str | None = RAY,
     max_parallel: int | None = MAX_PARALLEL,
     kinds: str = KINDS,
+    device: str = options.DEVICE,
 ) -> None:
-    """Run (or resume) a study, then write RUN_DIR/report.html."""
+    """Run (or resume) a study, then write RUN_DIR/report.html. --device runs every step there (finished steps are
+    reused: the device is in no step key)."""
     from safepeft.store.lock import run_dir_lock
     from safepeft.study import run_study
 
     spec = _spec(study, builtin, suites)
+    override = step_device(device, ray)
     console = Console()
     run_dir = out or Path("runs") / spec.name
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file.", "Pass a directory (it is created if missing).")
     with run_dir_lock(run_dir):  # a second `study run` on the same directory waits, then reuses every step
         summary = run_study(spec, run_dir, executor=_executor(ray, max_parallel), kinds=kinds,
-                            report=_printer(console))
+                            report=_printer(console), device=override)
     console.print(f"{len(summary.ran)} step(s) ran, {len(summary.reused)} reused, {len(summary.failed)} failed, "
                   f"{len(summary.blocked)} blocked, in {summary.seconds:.1f} s. Run directory: {escape(str(run_dir))}",
                   soft_wrap=True)
@@ -163,6 +182,7 @@ def retry(
     step: str = typer.Argument(..., help="Step name as shown by `safepeft study status`."),
     ray: str | None = RAY,
     kinds: str = KINDS,
+    device: str = options.DEVICE,
 ) -> None:
     """Run one step again (its dependencies must be done), then refresh the report."""
     from safepeft.store.lock import run_dir_lock
@@ -170,8 +190,10 @@ def retry(
 
     if not run_dir.is_dir():
         raise ConfigError(f"No study run directory at {run_dir}.", "Pass the --out of a `safepeft study run`.")
+    override = step_device(device, ray)
     with run_dir_lock(run_dir):
-        summary = retry_step(run_dir, step, executor=_executor(ray, None), kinds=kinds, report=_printer(Console()))
+        summary = retry_step(run_dir, step, executor=_executor(ray, None), kinds=kinds, report=_printer(Console()),
+                             device=override)
     if summary.failed:
         raise typer.Exit(1)
 

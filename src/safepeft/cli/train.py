@@ -7,61 +7,48 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel, Field, create_model
 
 from safepeft.cli import options
+from safepeft.cli.spec_options import OptionGroup, spec_command
 from safepeft.errors import ConfigError
+from safepeft.finetune.rows import DataSpec
+from safepeft.finetune.train_spec import TrainSpec
 
-# Flags that fill method specs; a flag the chosen method does not have is rejected by its spec.
-METHOD_FLAGS = {
-    "rank": typer.Option(None, "--rank", help="LoRA rank r."),
-    "alpha": typer.Option(None, "--alpha", help="LoRA alpha (scale = alpha / rank)."),
-    "dropout": typer.Option(None, "--dropout", help="LoRA dropout."),
-    "target_modules": typer.Option(None, "--target-modules", help="Comma-separated modules (LoRA/IA3); "
-                                   "default from the per-architecture table; 'all-linear' for LoRA."),
-    "feedforward_modules": typer.Option(None, "--feedforward-modules",
-                                        help="Comma-separated IA3 feed-forward modules."),
-    "num_virtual_tokens": typer.Option(None, "--num-virtual-tokens", help="Virtual tokens (prompt/p-tuning)."),
-    "init_text": typer.Option(None, "--init-text", help="Prompt-tuning init text."),
-    "encoder_hidden_size": typer.Option(None, "--encoder-hidden-size", help="P-tuning encoder hidden size."),
-    "safety_data": typer.Option(None, "--safety-data",
-                                help="SaLoRA safety calibration rows (default builtin:safety)."),
-}
 SET = typer.Option(None, "--set", help="Other method option KEY=VALUE (JSON value), repeatable.")
 OUT = typer.Option(..., "--out", help="Output adapter directory.")
-DATA_FLAGS = {
-    "messages_column": typer.Option("messages", "--messages-column", help="Column with chat messages."),
-    "prompt_column": typer.Option("prompt", "--prompt-column", help="Column with the user turn."),
-    "response_column": typer.Option("response", "--response-column", help="Column with the assistant turn."),
-    "split": typer.Option("train", "--split", help="Split of a hub dataset."),
-    "skip_bad_rows": typer.Option(False, "--skip-bad-rows", help="Skip malformed rows (counted) instead of stopping."),
-    "limit": typer.Option(None, "--limit", min=1, help="Use only the first N rows."),
-}
-LOOP_FLAGS = {
-    "epochs": typer.Option(1.0, "--epochs", help="Passes over the data (ignored with --max-steps)."),
-    "max_steps": typer.Option(None, "--max-steps", min=1, help="Optimizer steps."),
-    "learning_rate": typer.Option(None, "--lr", help="Peak learning rate (default per method)."),
-    "batch_size": typer.Option(4, "--batch-size", min=1, help="Conversations per micro-batch."),
-    "grad_accum": typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimizer step."),
-    "max_length": typer.Option(512, "--max-length", min=8, help="Longest conversation in tokens."),
-    "seed": typer.Option(0, "--seed"),
-    "warmup_steps": typer.Option(0, "--warmup-steps", min=0),
-    "schedule": typer.Option("linear", "--schedule", help="constant, linear or cosine decay."),
-    "weight_decay": typer.Option(0.0, "--weight-decay", min=0.0),
-    "checkpoint_every": typer.Option(50, "--checkpoint-every", min=1, help="Checkpoint every N steps."),
-    # None: TrainSpec's default applies, so each default is declared once, in the spec.
-    "eval_steps": typer.Option(None, "--eval-steps", min=1, help="Compute the --eval-data loss every N steps and "
-                               "after the last one."),
-    "log_to": typer.Option(None, "--log-to", help="Also log train loss, learning rate and eval loss to "
-                           "`tensorboard` (OUT/tensorboard) or `wandb` (offline unless WANDB_MODE is set)."),
-}
+
+
+def _method_flags() -> type[BaseModel]:
+    """One optional field per hyper-parameter of any registered method, documented by the method's own docstring.
+    A flag the chosen method does not have is rejected by its spec; a method's default applies when not given."""
+    from safepeft.finetune import FINETUNE_METHODS
+
+    fields: dict[str, Any] = {}
+    owners: dict[str, list[str]] = {}
+    # LoRA first: a field several methods share is documented in LoRA's words, the method most people train.
+    for name in sorted(FINETUNE_METHODS.names(), key=lambda n: n != "lora"):
+        for field, info in FINETUNE_METHODS.get(name).spec_class.model_fields.items():
+            owners.setdefault(field, []).append(name)
+            if field not in fields:
+                fields[field] = (info.annotation | None, Field(None, description=info.description))
+    for field, (annotation, info) in fields.items():
+        fields[field] = (annotation, Field(None, description=f"{info.description} ({', '.join(owners[field])})"))
+    return create_model("MethodFlags", **fields)
+
+
+# Each flag is a documented field of the spec it fills, declared there once (TrainSpec, DataSpec, the methods').
+METHOD = OptionGroup(_method_flags(), "method_flags")
+LOOP = OptionGroup(TrainSpec, "loop", flags={"learning_rate": ("--lr",)})
+DATA = OptionGroup(DataSpec, "data", flags={"source": ("--data",)})
 
 
 def method_options(values: dict[str, Any], settings: list[str] | None) -> dict[str, Any]:
     """Method spec fields from the flags the user actually gave plus --set KEY=VALUE pairs."""
     chosen = {k: v for k, v in values.items() if v is not None}
-    for key in ("target_modules", "feedforward_modules"):
-        if key in chosen:
-            chosen[key] = [m.strip() for m in chosen[key].split(",") if m.strip()]
+    for key, value in chosen.items():
+        if isinstance(value, list):  # `--target-modules q_proj,v_proj` and repeated flags both work
+            chosen[key] = [m.strip() for item in value for m in item.split(",") if m.strip()]
     for item in settings or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -73,13 +60,11 @@ def method_options(values: dict[str, Any], settings: list[str] | None) -> dict[s
     return chosen
 
 
-def train_cmd(
+def _train(
+    method_flags: dict[str, Any],
+    loop: dict[str, Any],
+    data: dict[str, Any],
     model: str = options.MODEL,
-    method: str = typer.Option("lora", "--method", help="lora, ia3, prompt-tuning, p-tuning, ... "
-                               "(`safepeft list methods`)."),
-    data: str = typer.Option(..., "--data", help="JSONL/JSON/CSV/Parquet file, a datasets save_to_disk folder, "
-                             "builtin:NAME or a hub dataset id (formats: messages, ShareGPT conversations, "
-                             "prompt/completion, prompt/response, Alpaca, text)."),
     out: Path = OUT,
     eval_data: str | None = typer.Option(None, "--eval-data", help="Validation rows in any --data format (same "
                                          "column options); their loss is shown and recorded during training."),
@@ -91,24 +76,27 @@ def train_cmd(
     device: str = options.DEVICE,
     chat_template: Path | None = options.CHAT_TEMPLATE,
     trust_remote_code: bool = options.TRUST_REMOTE_CODE,
-    **flags: Any,
 ) -> None:
     """Fine-tune with LoRA, IA3, prompt tuning or p-tuning (loss on assistant tokens only)."""
     from safepeft.finetune import FINETUNE_METHODS
     from safepeft.finetune.dataset import load_train_data
-    from safepeft.finetune.rows import DataSpec
-    from safepeft.finetune.trainer import TrainSpec, metric_logger, train
+    from safepeft.finetune.trainer import metric_logger, train
 
-    chosen = FINETUNE_METHODS.get(method)
-    method_spec = chosen.make_spec(**method_options({k: flags[k] for k in METHOD_FLAGS}, set_))
-    spec = _spec(TrainSpec, method=method, **{k: flags[k] for k in LOOP_FLAGS})
-    data_spec = _spec(DataSpec, source=data, **{k: flags[k] for k in DATA_FLAGS})
+    spec = LOOP.build(loop)
+    method = spec.method
+    method_spec = FINETUNE_METHODS.get(method).make_spec(**method_options(method_flags, set_))
+    data_spec = DATA.build(data)
     eval_spec = None
     if eval_data is not None:  # --limit caps the training rows only
-        eval_options = {k: flags[k] for k in DATA_FLAGS if k != "limit"} | {"split": eval_split or flags["split"]}
-        eval_spec = _spec(DataSpec, source=eval_data, **eval_options)
+        eval_spec = DATA.build({**data, "source": eval_data, "limit": None, "split": eval_split or data["split"]})
     metric_logger(spec.log_to)  # a missing logging library fails before the model loads
-    loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
+    if spec.load_in_4bit:  # QLoRA: the base in 4-bit NF4 on the GPU (refused without CUDA or bitsandbytes)
+        from safepeft.finetune.qlora import load_4bit
+
+        loaded = load_4bit(model, dtype=dtype, device=device, chat_template=chat_template,
+                           trust_remote_code=trust_remote_code)
+    else:
+        loaded = options.load(model, None, dtype, device, chat_template, trust_remote_code)
     train_data = load_train_data(data_spec, loaded.tokenizer, spec.max_length)
     typer.echo(train_data.describe(), err=True)
     report_skipped(train_data.skipped)
@@ -132,39 +120,8 @@ def report_skipped(skipped: list[Any]) -> None:
         typer.echo(f"Skipped {len(skipped)} malformed row(s); first: {first.source}: {first.reason}", err=True)
 
 
-def _spec(cls: type, **values: Any) -> Any:
-    from pydantic import ValidationError
-
-    try:
-        return cls(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"Invalid training options ({problems}).", "See `safepeft train --help`.") from exc
-
-
-def with_flags(command: Any, *groups: dict[str, Any]) -> Any:
-    """Give ``command`` (which takes **flags) one keyword parameter per flag so typer exposes them."""
-    import inspect
-
-    signature = inspect.signature(command)
-    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    for group in groups:
-        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_type(name))
-                   for name, default in group.items()]
-    command.__signature__ = signature.replace(parameters=params)
-    return command
-
-
-_TYPES = {"rank": int, "alpha": float, "dropout": float, "num_virtual_tokens": int, "encoder_hidden_size": int,
-          "epochs": float, "max_steps": int, "learning_rate": float, "batch_size": int, "grad_accum": int,
-          "max_length": int, "seed": int, "warmup_steps": int, "weight_decay": float, "checkpoint_every": int,
-          "eval_steps": int, "skip_bad_rows": bool, "limit": int}
-
-
-def _type(name: str) -> Any:
-    base = _TYPES.get(name, str)
-    return base | None if base is not bool else bool
+train_cmd = spec_command(_train, LOOP, DATA, METHOD)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(with_flags(train_cmd, METHOD_FLAGS, DATA_FLAGS, LOOP_FLAGS))
+    app.command("train")(train_cmd)

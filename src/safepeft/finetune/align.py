@@ -27,7 +27,7 @@ from safepeft.finetune.dataset import load_train_data
 from safepeft.finetune.lora import LoraSpec
 from safepeft.finetune.provenance import TrainRecord
 from safepeft.finetune.rows import DataSpec
-from safepeft.finetune.trainer import TrainSpec, train
+from safepeft.finetune.train_spec import TrainSpec
 from safepeft.models.safety import check_model_finite
 from safepeft.store import atomic_write_json
 
@@ -55,6 +55,8 @@ def align(loaded: Any, out_dir: str | os.PathLike[str], *, data: DataSpec | None
           overwrite: bool = False, show_progress: bool = True,
           on_data: Callable[[Any], None] | None = None) -> AlignResult:
     """Train a LoRA on refusal data, merge it into ``loaded.model`` (in place) and save the merged model."""
+    from safepeft.finetune.trainer import train  # torch: loaded with the work, not when the CLI reads defaults
+
     if train_spec.method != "lora":
         raise ConfigError(f"align trains LoRA only, got method {train_spec.method!r}.", "Use method lora.")
     out = Path(out_dir)

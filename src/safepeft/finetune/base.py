@@ -93,6 +93,9 @@ class FinetuneMethod(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     spec_class: ClassVar[type[MethodSpec]]
+    writes: ClassVar[str]
+    """The PEFT type of the adapter ``save`` writes (``peft_type`` in its adapter_config.json: LORA, IA3,
+    PROMPT_TUNING, P_TUNING). What other stages ask before using it: repairs edit ``LORA`` adapters only."""
     default_learning_rate: ClassVar[float] = 2e-4
     """Used when the user gives no --lr (prompt methods need far larger rates than LoRA)."""
 

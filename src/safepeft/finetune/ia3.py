@@ -37,6 +37,7 @@ class IA3Method(PeftMethod):
     description = "IA3: learned rescaling vectors on keys, values and feed-forward inputs (standard PEFT adapter)."
     default_learning_rate = 3e-3
     spec_class = IA3Spec
+    writes = "IA3"
 
 
 METHOD = IA3Method()

@@ -39,6 +39,7 @@ class LoraMethod(PeftMethod):
     name = "lora"
     description = "LoRA: trainable low-rank updates on target linear layers (standard PEFT adapter)."
     spec_class = LoraSpec
+    writes = "LORA"
 
 
 METHOD = LoraMethod()

@@ -41,6 +41,7 @@ class PTuningMethod(PeftMethod):
     description = "P-tuning: virtual tokens produced by a trainable MLP/LSTM prompt encoder (standard PEFT adapter)."
     default_learning_rate = 1e-3
     spec_class = PTuningSpec
+    writes = "P_TUNING"
 
 
 METHOD = PTuningMethod()

@@ -40,6 +40,7 @@ class PromptTuningMethod(PeftMethod):
     description = "Prompt tuning: trainable virtual-token embeddings prepended to the input (standard PEFT adapter)."
     default_learning_rate = 3e-2
     spec_class = PromptTuningSpec
+    writes = "PROMPT_TUNING"
 
     def initialize(self, model: Any, ctx: PrepareContext, spec: MethodSpec) -> None:
         import torch

@@ -26,7 +26,9 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 class DataSpec(Spec):
     source: str
-    """A .jsonl/.json/.csv/.parquet file, `builtin:NAME` (`safepeft list datasets`) or a Hugging Face dataset id."""
+    """A .jsonl/.json/.csv/.parquet file, a datasets save_to_disk folder, `builtin:NAME` (`safepeft list datasets`)
+    or a Hugging Face dataset id; formats: messages, ShareGPT conversations, prompt/completion, prompt/response,
+    Alpaca, text (detected and printed)."""
     messages_column: str = "messages"
     """Column holding an OpenAI-style list of {role, content} messages."""
     prompt_column: str = "prompt"

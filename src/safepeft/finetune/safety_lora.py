@@ -19,9 +19,10 @@ def safety_conversations() -> list[list[dict[str, str]]]:
     return [row["messages"] for row in read_package_jsonl("safety.jsonl") if row.get("kind") == "harmful"]
 
 
-def train_safety_adapter(aligned: str, like: str | Path, out: str | Path, steps: int = SAFETY_STEPS) -> Path:
+def train_safety_adapter(aligned: str, like: str | Path, out: str | Path, steps: int = SAFETY_STEPS,
+                         device: str = "auto") -> Path:
     """A LoRA on the aligned model trained on builtin:safety, with the rank, alpha and target modules of the adapter
-    at `like` (SafeMERGE's factor-wise merge needs equal ranks). Resumes a partial run in `out`."""
+    at `like` (SafeMERGE's factor-wise merge needs equal ranks), on `device`. Resumes a partial run in `out`."""
     from safepeft.finetune.dataset import load_train_data
     from safepeft.finetune.lora import LoraSpec
     from safepeft.finetune.rows import DataSpec
@@ -34,7 +35,7 @@ def train_safety_adapter(aligned: str, like: str | Path, out: str | Path, steps:
                     target_modules=sorted(targets) if isinstance(targets, list) else None)
     spec = TrainSpec(method="lora", max_steps=steps, learning_rate=1e-3, batch_size=8, max_length=256,
                      warmup_steps=min(4, steps - 1), schedule="cosine")
-    loaded = load_model(aligned)
+    loaded = load_model(aligned, device=device)
     data = load_train_data(DataSpec(source="builtin:safety"), loaded.tokenizer, spec.max_length)
     train(loaded, data, spec, lora, Path(out), resume=True, show_progress=False)
     return Path(out)

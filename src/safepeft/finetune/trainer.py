@@ -17,10 +17,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from safepeft import progress
 from safepeft.errors import ConfigError, ResumeError, missing_dependency
@@ -38,46 +37,13 @@ from safepeft.finetune.checkpoint import (
 from safepeft.finetune.dataset import TrainData
 from safepeft.finetune.loss import summed_loss
 from safepeft.finetune.provenance import TRAIN_RECORD, TrainRecord, library_versions, now_utc
+from safepeft.finetune.train_spec import TrainSpec
 from safepeft.models.safety import check_finite
-from safepeft.records.base import Spec
 from safepeft.store import atomic_write_json
 
 CHECKPOINTS = "checkpoints"
 LOG_DIRS = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """Sub-directory of the output that each --log-to backend writes to."""
-
-
-class TrainSpec(Spec):
-    method: str = "lora"
-    """Fine-tuning method (see `safepeft list methods`)."""
-    max_steps: int | None = Field(None, ge=1)
-    """Optimizer steps to run; overrides epochs."""
-    epochs: float = Field(1.0, gt=0)
-    """Passes over the data when max_steps is not set."""
-    learning_rate: float | None = Field(None, gt=0)
-    """Peak learning rate; default per method (LoRA 2e-4, IA3 3e-3, prompt tuning 3e-2, p-tuning 1e-3)."""
-    batch_size: int = Field(4, ge=1)
-    """Conversations per micro-batch."""
-    grad_accum: int = Field(1, ge=1)
-    """Micro-batches per optimizer step."""
-    max_length: int = Field(512, ge=8)
-    """Longest allowed conversation in tokens; longer rows are malformed."""
-    seed: int = 0
-    """Seed of adapter init, data order and dropout."""
-    warmup_steps: int = Field(0, ge=0)
-    """Linear warm-up steps."""
-    schedule: Literal["constant", "linear", "cosine"] = "linear"
-    """Learning-rate decay after warm-up."""
-    weight_decay: float = Field(0.0, ge=0)
-    """AdamW weight decay."""
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    """Gradient clipping norm (None: no clipping)."""
-    checkpoint_every: int = Field(50, ge=1)
-    """Write a resumable checkpoint every N steps."""
-    eval_steps: int = Field(50, ge=1)
-    """With eval data: compute its loss every N steps and after the last step."""
-    log_to: Literal["tensorboard", "wandb"] | None = None
-    """Also log train loss, learning rate and eval loss to TensorBoard or Weights & Biases (offline by default)."""
 
 
 @dataclass
@@ -125,6 +91,11 @@ def train(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSpec
     progress line and recorded under ``extras.eval`` of the record.
     """
     method: FinetuneMethod = FINETUNE_METHODS.get(spec.method)
+    if spec.load_in_4bit != bool(getattr(loaded.model, "is_loaded_in_4bit", False)):
+        # The record and the run key say how the base was loaded: the flag must match the model it is given.
+        state = "not in 4-bit" if spec.load_in_4bit else "in 4-bit"
+        raise ConfigError(f"TrainSpec.load_in_4bit is {spec.load_in_4bit}, but the base model is {state}.",
+                          "Load the base with safepeft.finetune.qlora.load_4bit exactly when load_in_4bit is set.")
     logger_class = metric_logger(spec.log_to)  # a missing library fails before any work
     out = Path(out_dir)
     key = run_key(loaded, data, spec, method_spec, eval_data)
@@ -268,7 +239,9 @@ def run_key(loaded: Any, data: TrainData, spec: TrainSpec, method_spec: MethodSp
     # data, because the eval losses carried over by a resume must all come from the same data and schedule.
     parts: dict[str, Any] = {
         "base": loaded.fingerprint, "dtype": loaded.dtype, "data": data.data_hash,
-        "train": spec.model_dump(exclude={"checkpoint_every", "eval_steps", "log_to"}),
+        # load_in_4bit only when set: runs from before the flag existed keep their keys (and stay resumable).
+        "train": spec.model_dump(exclude={"checkpoint_every", "eval_steps", "log_to"}
+                                 | (set() if spec.load_in_4bit else {"load_in_4bit"})),
         "method": method_spec.model_dump(mode="json"),
     }
     if eval_data is not None:

@@ -7,9 +7,14 @@ blocked by the audit (`GuardedGenerator.blocked_response`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from safepeft.registry import Registry
 
-GUARDS: Registry = Registry("guard", "safepeft list guards")
+if TYPE_CHECKING:  # the base is named lazily below: importing it here would load its dependencies
+    from safepeft.guard.base import Guard
+
+GUARDS: Registry[type[Guard]] = Registry("guard", "safepeft list guards", base="safepeft.guard.base:Guard")
 GUARDS.register("llama-guard", "safepeft.guard.llama_guard:LlamaGuardGuard")
 GUARDS.register("refusal-classifier", "safepeft.guard.refusal:RefusalClassifierGuard")
 GUARDS.register("perplexity", "safepeft.guard.perplexity:PerplexityGuard")

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from safepeft.classifiers.blocked import BLOCKED_RESPONSE
 from safepeft.models.protocol import Generator
+from safepeft.records.base import Spec
 from safepeft.records.generation import GenParams, LoglikelihoodRequest, Prompt
 
 
@@ -61,6 +62,8 @@ class Guard(ABC):
     paper: ClassVar[str]
     stages: ClassVar[tuple[str, ...]]
     """Where the guard acts: ("input",), ("output",), ("input", "output") or ("vote",)."""
+    spec_class: ClassVar[type[Spec]]
+    """Pydantic spec of the guard's parameters (all have defaults); an instance's own values are ``self.spec``."""
 
     @classmethod
     def create(cls, guard_model: Any = None, calibration: Sequence[str] | None = None) -> Guard:
@@ -95,7 +98,7 @@ class Guard(ABC):
             chosen = [prompts[i] for i in passed]
             outputs = inner.generate(chosen, params)
             verdicts = self.check_outputs(chosen, outputs, params, inner)
-            for i, output, reason in zip(passed, outputs, verdicts):
+            for i, output, reason in zip(passed, outputs, verdicts, strict=True):
                 decisions[i] = Decision(output, False) if reason is None else blocked("output", reason)
         return [d for d in decisions if d is not None]
 

@@ -38,6 +38,7 @@ class LlamaGuardGuard(Guard):
     description = "Llama Guard screens the request and the answer; 'unsafe' blocks."
     paper = "https://arxiv.org/abs/2312.06674"
     stages = ("input", "output")
+    spec_class = LlamaGuardSpec
 
     def __init__(self, guard_model: Generator, spec: LlamaGuardSpec | None = None) -> None:
         self.model = guard_model
@@ -64,7 +65,8 @@ class LlamaGuardGuard(Guard):
                       inner: Generator) -> list[str | None]:
         if not self.spec.check_output:
             return [None] * len(prompts)
-        return self._screen([lg.build_prompt(request_text(p), shown_text(p, o)) for p, o in zip(prompts, outputs)])
+        return self._screen([lg.build_prompt(request_text(p), shown_text(p, o))
+                             for p, o in zip(prompts, outputs, strict=True)])
 
     def _screen(self, guard_prompts: list[str]) -> list[str | None]:
         params = GenParams(max_new_tokens=self.spec.max_new_tokens, chat=False)

@@ -96,6 +96,7 @@ class PerplexityGuard(Guard):
     description = "Input filter: block requests whose (windowed) perplexity is above a benign-calibrated threshold."
     paper = "https://arxiv.org/abs/2309.00614"
     stages = ("input",)
+    spec_class = PerplexitySpec
 
     def __init__(self, scorer: TokenScorer, spec: PerplexitySpec | None = None,
                  calibration: Sequence[str] | None = None) -> None:

@@ -47,6 +47,7 @@ class RefusalClassifierGuard(Guard):
     description = "Output filter: backtranslate the answer to its request; block if the model refuses that request."
     paper = "https://arxiv.org/abs/2402.16459"
     stages = ("output",)
+    spec_class = RefusalSpec
 
     def __init__(self, infer_model: Generator | None = None, spec: RefusalSpec | None = None) -> None:
         self.infer_model = infer_model
@@ -64,7 +65,7 @@ class RefusalClassifierGuard(Guard):
     def check_outputs(self, prompts: Sequence[Prompt], outputs: Sequence[str], params: GenParams,
                       inner: Generator) -> list[str | None]:
         reasons: list[str | None] = [None] * len(prompts)
-        shown = [shown_text(p, o) for p, o in zip(prompts, outputs)]
+        shown = [shown_text(p, o) for p, o in zip(prompts, outputs, strict=True)]
         todo = [i for i, text in enumerate(shown) if classify_refusal(text).complied]
         if not todo:
             return reasons
@@ -72,11 +73,11 @@ class RefusalClassifierGuard(Guard):
         infer_params = GenParams(max_new_tokens=self.spec.infer_max_new_tokens)
         asks = [_INFER.format(response=shown[i][: self.spec.max_response_chars]) for i in todo]
         inferred = [extract_request(text) for text in infer_model.generate(asks, infer_params)]
-        have = [(i, q) for i, q in zip(todo, inferred) if q]
+        have = [(i, q) for i, q in zip(todo, inferred, strict=True) if q]
         if not have:
             return reasons
         answers = inner.generate([q for _, q in have], params)
-        for (i, request), answer in zip(have, answers):
+        for (i, request), answer in zip(have, answers, strict=True):
             if classify_refusal(answer).refused:
                 reasons[i] = f"refuses the backtranslated request: {request[:200]}"
         return reasons

@@ -78,6 +78,7 @@ class SmoothLLMGuard(Guard):
     description = "Answer perturbed copies of the prompt and take a majority vote on whether they were jailbroken."
     paper = "https://arxiv.org/abs/2310.03684"
     stages = ("vote",)
+    spec_class = SmoothLLMSpec
 
     def __init__(self, spec: SmoothLLMSpec | None = None) -> None:
         self.spec = spec or SmoothLLMSpec()

@@ -39,33 +39,6 @@ def gguf_path(spec: str) -> Path:
     return Path(source.location)
 
 
-def prefers_llamacpp(spec: str) -> bool:
-    """True for directories written by `safepeft quantize --scheme gguf-*`: audit the quantized file itself."""
-    from safepeft.models.quantized import read_manifest
-
-    path = Path(spec).expanduser()
-    if not path.is_dir():
-        return False
-    manifest = read_manifest(path)
-    return manifest is not None and manifest.get("format") == "gguf"
-
-
-def select_backend(spec: str, adapter: Any, backend: str = "auto") -> str:
-    """`hf` or `llamacpp`. Auto: llama.cpp for `safepeft quantize` GGUF directories (when llama-cpp-python is
-    installed and no adapter is applied), so the audit scores the quantized file itself; transformers otherwise."""
-    import importlib.util
-
-    if backend not in ("auto", "hf", "llamacpp"):
-        raise ConfigError(f"Unknown backend {backend!r}.", "Use auto, hf or llamacpp.")
-    if backend == "llamacpp" and adapter is not None:
-        raise ConfigError("The llama.cpp backend cannot apply a PEFT adapter.",
-                          "Merge it first (safepeft quantize --adapter DIR ...) or use --backend hf.")
-    if backend != "auto":
-        return backend
-    usable = adapter is None and importlib.util.find_spec("llama_cpp") is not None
-    return "llamacpp" if usable and prefers_llamacpp(spec) else "hf"
-
-
 class LlamaCppGenerator:
     """Generator over a GGUF file with llama.cpp (CPU by default; `n_gpu_layers=-1` offloads all layers)."""
 

@@ -102,12 +102,17 @@ def load_model(
 
     if dtype not in _DTYPES:
         raise ConfigError(f"Unknown dtype {dtype!r}.", f"Use one of: {', '.join(_DTYPES)}.")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a per-tensor bar on stderr for a load that takes a second; ours say more
     source = resolve(spec)
     where = {"dir": source.location, "gguf": Path(source.location).parent}.get(source.kind)
     manifest = quantized.read_manifest(where) if where is not None else None
     if manifest is not None and device != "auto":  # a scheme's own device limit is the more useful message
         quantized.check_device(manifest, device)
-    device = _pick_device(device)
+    # `auto` means "where this model runs": torch's dynamic int8 kernels exist only on the CPU, so a GPU box audits
+    # an int8-dynamic model there instead of refusing (an explicit --device cuda still gets the scheme's error).
+    device = "cpu" if device == "auto" and quantized.cpu_only(manifest) else _pick_device(device)
     if manifest is not None:
         quantized.check_device(manifest, device)
     torch_dtype = _pick_dtype(dtype, device)
@@ -131,16 +136,21 @@ def attach_adapter(loaded: LoadedModel, adapter: str | os.PathLike[str]) -> None
     try:
         loaded.model = PeftModel.from_pretrained(loaded.model, str(path))
     except (RuntimeError, ValueError, KeyError) as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        detail = next((line for line in lines if "size mismatch" in line or "not found" in line), lines[0] if lines else "")
-        first = detail[:300]
-        raise IncompatibleArtifactError(
-            f"The adapter {path} does not fit the base model {loaded.spec} ({first}).",
-            "Use the base model the adapter was trained on (see its adapter_config.json / safepeft_train.json).",
-        ) from exc
+        raise adapter_mismatch(path, loaded.spec, exc) from exc
     loaded.model.eval()
     loaded.adapter_path = str(path)
     loaded.adapter_fingerprint = fp.directory_fingerprint(path)
+
+
+def adapter_mismatch(path: Path, spec: str, exc: Exception) -> IncompatibleArtifactError:
+    """The error for an adapter PEFT could not put on ``spec`` (the loader's and the adapter pool's)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    wanted = (line for line in lines if "size mismatch" in line or "not found" in line)
+    detail = next(wanted, lines[0] if lines else "")
+    return IncompatibleArtifactError(
+        f"The adapter {path} does not fit the base model {spec} ({detail[:300]}).",
+        "Use the base model the adapter was trained on (see its adapter_config.json / safepeft_train.json).",
+    )
 
 
 def _pick_device(device: str) -> str:
@@ -285,7 +295,8 @@ def _converted_dir(gguf: Path, fingerprint: str) -> Path:
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as exc:  # the GGUF reader raises many kinds (ValueError, KeyError, struct.error ...)
         raise ModelLoadError(
-            f"Could not read GGUF file {gguf}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+            f"Could not read GGUF file {gguf}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}",
             "The file may be truncated or use an architecture transformers cannot de-quantise.",
         ) from exc
     if getattr(model, "hf_quantizer", None) is not None:

@@ -43,8 +43,13 @@ def describe(manifest: dict[str, Any] | None) -> dict[str, Any]:
             manifest.get("library"), "quantization_format": manifest.get("format")}
 
 
+def cpu_only(manifest: dict[str, Any] | None) -> bool:
+    """True for schemes whose kernels exist only on the CPU (torch dynamic int8)."""
+    return manifest is not None and manifest.get("format") == "torch-int8-dynamic"
+
+
 def check_device(manifest: dict[str, Any], device: str) -> None:
-    if manifest.get("format") == "torch-int8-dynamic" and not device.startswith("cpu"):
+    if cpu_only(manifest) and not device.startswith("cpu"):
         raise ConfigError(
             f"The int8-dynamic model runs on CPU only (torch dynamic quantization), not on {device}.",
             "Pass --device cpu, or quantize with --scheme int8 (optimum-quanto) for GPUs.",

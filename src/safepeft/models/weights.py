@@ -139,6 +139,33 @@ class DictWeights(_Lookup):
         return self._tensors[name]
 
 
+class OnDevice:
+    """A WeightSource whose `get` returns each tensor on `device`; names, shapes, files and fingerprint are the
+    wrapped source's. Repairs read one module at a time through it, so the device holds one module, not the model."""
+
+    def __init__(self, source: Any, device: str) -> None:
+        self.source, self.device = source, device
+
+    def get(self, name: str) -> Any:
+        return self.source.get(name).to(self.device)  # a no-op (the same tensor) when it is already there
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.source
+
+    def __getattr__(self, attr: str) -> Any:  # keys, shape, find, description, fingerprint, _files
+        if attr == "source":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(attr)
+        return getattr(self.source, attr)
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when torch sees CUDA, else cpu; a named device is checked. The model loader's rule and errors
+    (a `cuda` request without CUDA is a one-line ConfigError)."""
+    from safepeft.models.loader import _pick_device
+
+    return _pick_device(device)
+
+
 def open_weights(spec: str) -> WeightReader:
     """A streaming reader for the weights behind a model spec (see the module docstring)."""
     source = resolve(spec)

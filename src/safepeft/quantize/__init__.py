@@ -6,9 +6,15 @@ with a `quantization.json` manifest (scheme, bits, library, sizes, source proven
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from safepeft.registry import Registry
 
-QUANTIZERS: Registry = Registry("quantizer", "safepeft list quantizers")
+if TYPE_CHECKING:  # the base is named lazily below: importing it here would load its dependencies
+    from safepeft.quantize.base import Quantizer
+
+QUANTIZERS: Registry[type[Quantizer]] = Registry("quantizer", "safepeft list quantizers",
+                                                 base="safepeft.quantize.base:Quantizer")
 QUANTIZERS.register("int8-dynamic", "safepeft.quantize.int8_dynamic:Int8Dynamic")
 QUANTIZERS.register("int8", "safepeft.quantize.quanto:QuantoInt8")
 QUANTIZERS.register("int4", "safepeft.quantize.quanto:QuantoInt4")

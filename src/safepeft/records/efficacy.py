@@ -3,6 +3,10 @@
 Written by a study with `efficacy` next to its report; the report's efficacy page reads it. Every figure is computed
 on the test split of the audit items, paired by item id across the aligned reference, the fine-tune and the repair;
 each repair's hyper-parameter was chosen on the validation split (``Choice``).
+
+The fields named ``harmful*`` hold the safety suites' per-item verdicts, whatever the judge measured:
+``EfficacyResults.safety_rate`` says which rate they are (``compliance_rate``, "did not refuse", under a refusal
+judge; ``harmful_rate`` under a harm judge), and the report labels them from it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class Candidate(Record):
     utility_kept_ci95: tuple[float, float] | None = None
     """Its paired-bootstrap 95% interval over the validation items."""
     harmful_rate: float | None
-    """Validation harmful rate of the repaired model."""
+    """Validation safety rate of the repaired model (harmful or compliance rate: see the module docstring)."""
     eligible: bool
     """Not shown to keep less than ``min_utility_kept`` of the utility (its interval's upper end reaches it)."""
 
@@ -53,6 +57,9 @@ class Choice(Record):
     """Validation harmful items behind the figures."""
     n_utility: int
     """Validation utility items."""
+    safety_rate: str | None = "harmful_rate"
+    """Which safety rate the candidates' ``harmful_rate`` is (``compliance_rate`` under a refusal judge); None
+    when nothing was measured (a single candidate)."""
 
 
 class Drift(Record):
@@ -116,3 +123,6 @@ class EfficacyResults(Record):
     choices: list[Choice]
     notes: list[str] = Field(default_factory=list)
     """Warnings: too few items to meet the protocol's sizes, a fine-tune without drift ..."""
+    safety_rate: str = "harmful_rate"
+    """Which safety rate the ``harmful*`` figures are: ``harmful_rate`` (a harm judge decided) or
+    ``compliance_rate`` (a refusal judge: share that did not refuse). Files written without it say harmful_rate."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Union
+from typing import TypeAlias
 
 from pydantic import Field, field_validator
 from typing_extensions import TypedDict
@@ -20,7 +20,7 @@ class Message(TypedDict):
 
 # A prompt is either a single user turn (str) or a full chat. A chat whose last message is from the assistant is a
 # *prefill*: the model continues that assistant turn instead of starting a new one.
-Prompt = Union[str, list[Message]]
+Prompt: TypeAlias = str | list[Message]
 
 
 def prompt_text(prompt: Prompt) -> str:

@@ -182,7 +182,7 @@ def write_adapter(out: Path, adapter: LoraAdapter, tensors: dict[str, Any], conf
             if item.is_file() and item.name not in (CONFIG_FILE, WEIGHTS_FILE, REPORT_FILE) and \
                     item.suffix.lower() not in PICKLE_SUFFIXES:
                 shutil.copy2(item, tmp / item.name)
-        contiguous = {key: value.contiguous() for key, value in tensors.items()}
+        contiguous = {key: value.contiguous().cpu() for key, value in tensors.items()}
         save_file(contiguous, str(tmp / WEIGHTS_FILE), metadata=adapter.metadata or {"format": "pt"})
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / REPORT_FILE).write_text(report_json + "\n", encoding="utf-8")

@@ -51,7 +51,8 @@ def measure_modules(
         for name, (base_key, aligned_key) in keys.items():
             module = adapter.modules[name]
             v = _alignment_delta(module, aligned.get(aligned_key), base.get(base_key), scratch)  # (d_out, d_in)
-            geometry = module_geometry(v, adapter.b(name), adapter.a(name))
+            geometry = module_geometry(v, adapter.b(name).to(v.device), adapter.a(name).to(v.device))
+            geometry.cb = geometry.cb.cpu()  # plans run on the CPU; the device keeps one module at a time
             results.append(ModuleAlignment(module, (int(v.shape[0]), int(v.shape[1])), geometry))
             advance()
     if results and all(r.geometry.v_norm == 0.0 for r in results):

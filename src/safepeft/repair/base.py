@@ -33,7 +33,7 @@ class RepairInfo(ABC):
     """Registry name."""
     paper: ClassVar[str]
     """Where the method comes from."""
-    spec_type: ClassVar[type[Spec]]
+    spec_class: ClassVar[type[Spec]]
     """Pydantic spec of the method's parameters (all have defaults)."""
     inputs: ClassVar[tuple[str, ...]] = ()
     """Extra inputs the method needs (e.g. SafeMERGE's safety_adapter): keyword arguments of `plan`, or
@@ -89,6 +89,8 @@ class RepairJob:
     extras: dict[str, Any] | None = None
     """Method-specific inputs named in the method's `inputs` (e.g. SafeMERGE's safety adapter)."""
     progress: bool = True
+    device: str = "cpu"
+    """Where the per-module math runs (resolved: cpu, cuda, cuda:N); `base`/`aligned` already read onto it."""
 
 
 @dataclass

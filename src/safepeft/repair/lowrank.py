@@ -71,7 +71,8 @@ def _randomized(v: torch.Tensor, k: int, oversample: int, iters: int,
                 seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Randomized range finder with QR-stabilised power iterations; deterministic for a given seed."""
     gen = torch.Generator().manual_seed(seed)
-    omega = torch.randn(v.shape[1], k + oversample, generator=gen)  # (d_in, k+p)
+    # drawn on the CPU generator whatever v's device, so a seed gives the same sketch everywhere
+    omega = torch.randn(v.shape[1], k + oversample, generator=gen).to(v.device)  # (d_in, k+p)
     q, _ = torch.linalg.qr(v @ omega)  # (d_out, k+p)
     for _ in range(iters):
         z, _ = torch.linalg.qr(v.T @ q)  # (d_in, k+p)

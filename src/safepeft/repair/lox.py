@@ -23,7 +23,7 @@ import torch
 from pydantic import Field
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
-from safepeft.models.weights import WeightSource, open_weights
+from safepeft.models.weights import OnDevice, WeightSource, open_weights
 from safepeft.records.base import Spec
 from safepeft.records.results import ArtifactRef
 from safepeft.repair.lineage import check_lineage
@@ -73,7 +73,7 @@ class LoX:
     name: ClassVar[str] = "lox"
     paper: ClassVar[str] = "Perin et al., LoX: Low-Rank Extrapolation Robustifies LLM Safety, COLM 2025 " \
                            "(arXiv:2506.15606)"
-    spec_type: ClassVar[type[Spec]] = LoXSpec
+    spec_class: ClassVar[type[Spec]] = LoXSpec
     output: ClassVar[str] = "model"
 
     @staticmethod
@@ -84,18 +84,21 @@ class LoX:
 
 def harden_lox(base: str | WeightSource, aligned: str | WeightSource, out: str | os.PathLike[str],
                spec: LoXSpec | dict[str, Any] | None = None, overwrite: bool = False,
-               progress: bool = True) -> HardenReport:
-    """Write W_aligned + α·P_k(V) for every selected matrix (other tensors copied) to `out` + safepeft_harden.json."""
-    from safepeft.repair.run import _provenance, _spec_name
+               progress: bool = True, device: str = "auto") -> HardenReport:
+    """Write W_aligned + α·P_k(V) for every selected matrix (other tensors copied) to `out` + safepeft_harden.json.
+    Each matrix's SVD runs on `device` (auto, cpu, cuda, cuda:N); the result comes back to the CPU to be written."""
+    from safepeft.repair.run import _provenance, _spec_name, repair_device
 
     started = time.perf_counter()
+    device = repair_device(device)
     spec = spec if isinstance(spec, LoXSpec) else _spec(spec or {})
     out = Path(out)
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"The output {out} already exists.", "Pick a new --out directory or pass --overwrite.")
     with ExitStack() as stack:
-        base_src = stack.enter_context(open_weights(base)) if isinstance(base, str) else base
-        aligned_src = stack.enter_context(open_weights(aligned)) if isinstance(aligned, str) else aligned
+        base_src = OnDevice(stack.enter_context(open_weights(base)) if isinstance(base, str) else base, device)
+        aligned_src = OnDevice(stack.enter_context(open_weights(aligned)) if isinstance(aligned, str) else aligned,
+                               device)
         base_fp, aligned_fp = getattr(base_src, "fingerprint", None), getattr(aligned_src, "fingerprint", None)
         if base_fp is not None and base_fp == aligned_fp:
             raise IncompatibleArtifactError(f"--base and --aligned are the same weights ({base_fp}).",
@@ -147,7 +150,7 @@ def harden_lox(base: str | WeightSource, aligned: str | WeightSource, out: str |
                                   base=ArtifactRef(spec=_spec_name(base), fingerprint=base_fp),
                                   aligned=ArtifactRef(spec=_spec_name(aligned), fingerprint=aligned_fp),
                                   modules=[records[n] for n in sorted(records)], summary=summary,
-                                  provenance=_provenance(time.perf_counter() - started))
+                                  provenance=_provenance(time.perf_counter() - started), device=device)
             reports.append(report)
             return report.model_dump_json(indent=2)
 

@@ -234,15 +234,18 @@ def lora_deltas(adapter: Any, aligned: WeightSource) -> dict[str, Any]:
     return found
 
 
-def dense_delta(adapter: Any, module: Any) -> torch.Tensor:
-    """ΔW = scaling·B·A in fp32, laid out like the stored weight (transposed for fan_in_fan_out)."""
-    delta = module.scaling * (adapter.b(module.name).float() @ adapter.a(module.name).float())  # (d_out, d_in)
+def dense_delta(adapter: Any, module: Any, device: Any = None) -> torch.Tensor:
+    """ΔW = scaling·B·A in fp32 on `device` (default: the adapter's), laid out like the stored weight (transposed
+    for fan_in_fan_out)."""
+    b, a = adapter.b(module.name).to(device), adapter.a(module.name).to(device)
+    delta = module.scaling * (b.float() @ a.float())  # (d_out, d_in)
     return delta.T if module.fan_in_fan_out else delta
 
 
 def add_lora_delta_(out: torch.Tensor, adapter: Any, module: Any) -> torch.Tensor:
     """out += scaling·B·A in place (fp32 out, laid out like the stored weight), without forming ΔW separately."""
-    b, a = module.scaling * adapter.b(module.name).float(), adapter.a(module.name).float()
+    b = module.scaling * adapter.b(module.name).to(out.device).float()
+    a = adapter.a(module.name).to(out.device).float()
     if module.fan_in_fan_out:
         return out.addmm_(a.T, b.T)  # out is (d_in, d_out)
     return out.addmm_(b, a)

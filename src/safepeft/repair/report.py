@@ -59,6 +59,8 @@ class RepairReport(Record):
     """Library versions, wall time, creation time."""
     output: str = "adapter"
     """What `out` holds: a PEFT LoRA adapter (`adapter`) or a full model directory (`model`)."""
+    device: str | None = None
+    """Where the repair's math ran (cpu, cuda, cuda:N); None in records written before it was recorded."""
 
 
 HARDEN_FILE = "safepeft_harden.json"
@@ -83,3 +85,5 @@ class HardenReport(Record):
     """Counts and the share of the alignment update the top-k directions hold."""
     provenance: dict[str, Any] = Field(default_factory=dict)
     """Library versions, wall time, creation time."""
+    device: str | None = None
+    """Where the hardening's math ran (cpu, cuda, cuda:N); None in records written before it was recorded."""

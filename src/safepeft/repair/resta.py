@@ -72,8 +72,9 @@ def resta_weight(w_aligned: torch.Tensor, w_base: torch.Tensor, beta: float,
     """
     # Coefficients as fp32 tensors: a β beyond fp32's range becomes inf (and is reported as non-finite weights)
     # instead of a conversion error.
-    out = torch.mul(w_aligned.float(), torch.tensor(1.0 + beta, dtype=torch.float32))
-    out.addcmul_(w_base.float(), torch.tensor(-beta, dtype=torch.float32))
+    device = w_aligned.device
+    out = torch.mul(w_aligned.float(), torch.tensor(1.0 + beta, dtype=torch.float32, device=device))
+    out.addcmul_(w_base.float(), torch.tensor(-beta, dtype=torch.float32, device=device))
     return delta(out) if delta is not None else out
 
 
@@ -81,7 +82,8 @@ def dare(delta: torch.Tensor, drop: float, generator: torch.Generator | None = N
     """Drop each entry with probability `drop`, rescale survivors by 1/(1−drop) (E[result] = delta)."""
     if drop == 0.0:
         return delta
-    keep = torch.rand(delta.shape, generator=generator) >= drop
+    # The mask is drawn on the CPU generator whatever the device, so a seed gives the same mask everywhere.
+    keep = (torch.rand(delta.shape, generator=generator) >= drop).to(delta.device)
     return delta * keep / (1.0 - drop)
 
 
@@ -103,7 +105,7 @@ class RESTA(WeightRepair):
 
     name: ClassVar[str] = "resta"
     paper: ClassVar[str] = "Bhardwaj et al., Language Models are Homer Simpson! (RESTA), ACL 2024 (arXiv:2402.11746)"
-    spec_type: ClassVar[type[Spec]] = RESTASpec
+    spec_class: ClassVar[type[Spec]] = RESTASpec
 
     def run(self, job: RepairJob, spec: Any, record: Any) -> RepairOutcome:
         if spec.output == "lora" and spec.dare:
@@ -130,7 +132,7 @@ class RESTA(WeightRepair):
                 return lambda out: add_lora_delta_(out, job.adapter, module)
 
             def add_dropped(out: torch.Tensor) -> torch.Tensor:
-                dropped = dare(dense_delta(job.adapter, module), spec.dare, generator)
+                dropped = dare(dense_delta(job.adapter, module, out.device), spec.dare, generator)
                 kept[name] = float((dropped != 0).float().mean())
                 return out.add_(dropped)
             return add_dropped
@@ -171,14 +173,16 @@ class RESTA(WeightRepair):
             if v_sq == 0.0 and module is None:
                 continue  # alignment did not touch this layer: nothing to store
             svd = truncated_svd(v, spec.k, spec.svd, name=f"the safety vector of {key}") if v_sq > 0 else None
-            left = svd.left if svd else torch.zeros(v.shape[0], 0)
-            right = svd.right if svd else torch.zeros(0, v.shape[1])
-            b, a = (adapter.b(module.name), adapter.a(module.name)) if module else (None, None)
+            left = svd.left if svd else torch.zeros(v.shape[0], 0, device=v.device)
+            right = svd.right if svd else torch.zeros(0, v.shape[1], device=v.device)
+            b, a = (adapter.b(module.name).to(v.device), adapter.a(module.name).to(v.device)) if module else (None,
+                                                                                                             None)
             new_b, new_a = lowrank_lora(b, a, module.scaling if module else 1.0, left, right, spec.beta)
             dtype = adapter.b(module.name).dtype if module else next(iter(adapter.tensors.values())).dtype
             for part, value in (("B", new_b), ("A", new_a)):
                 check_finite(f"{name}.lora_{part}", value.to(dtype), f"RESTA with beta={spec.beta}")
-                tensors[f"{PEFT_PREFIX}{name}.lora_{part}.weight"] = value.to(dtype).contiguous()
+                # back to the CPU as each module is done: the device holds one module at a time
+                tensors[f"{PEFT_PREFIX}{name}.lora_{part}.weight"] = value.to(dtype).contiguous().cpu()
             ranks[name] = int(new_a.shape[0])
             errors[name] = svd.relative_error if svd else 0.0
             covered_sq += float((svd.singular_values.double() ** 2).sum()) if svd else 0.0

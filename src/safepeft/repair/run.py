@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from safepeft.errors import ConfigError, IncompatibleArtifactError
-from safepeft.models.weights import WeightSource, open_weights
+from safepeft.models.weights import OnDevice, WeightSource, open_weights, resolve_device
 from safepeft.records.base import Spec
 from safepeft.records.results import ArtifactRef
 from safepeft.repair.adapter import load_lora_adapter, prepare_output, write_adapter
@@ -38,29 +38,32 @@ def repair_adapter(
     overwrite: bool = False,
     progress: bool = True,
     inputs: dict[str, Any] | None = None,
+    device: str = "auto",
 ) -> RepairReport:
     """Repair `adapter` with the registered `method` and write the new adapter (or model) + safepeft_repair.json.
 
     `base` / `aligned` are model specs (embedded, .gguf, HF dir, hub id) or already-open weight sources. `inputs`
     holds the extra inputs a method declares in its `inputs` class attribute (e.g. SafeMERGE's safety_adapter).
+    `device` (auto, cpu, cuda, cuda:N) is where each module's math runs; tensors come back to the CPU to be written.
     """
     from safepeft.models.fingerprint import directory_fingerprint
     from safepeft.repair import REPAIR_METHODS
     from safepeft.repair.base import RepairJob, RepairOutcome, WeightRepair
 
     started = time.perf_counter()
+    device = repair_device(device)
     method_cls = REPAIR_METHODS.get(method)
     spec = spec if isinstance(spec, Spec) else build_spec(method, spec or {})
-    if not isinstance(spec, method_cls.spec_type):
-        raise ConfigError(f"{method} needs a {method_cls.spec_type.__name__}, got {type(spec).__name__}.",
+    if not isinstance(spec, method_cls.spec_class):
+        raise ConfigError(f"{method} needs a {method_cls.spec_class.__name__}, got {type(spec).__name__}.",
                           "Pass a dict of parameters or the method's own spec.")
     adapter_path, out = Path(adapter), Path(out)
     prepare_output(out, adapter_path, overwrite)
     lora = load_lora_adapter(adapter_path)
     extras = _method_inputs(method, method_cls, inputs or {})
     with ExitStack() as stack:
-        base_src = _open(base, stack)
-        aligned_src = _open(aligned, stack)
+        base_src = _open(base, stack, device)
+        aligned_src = _open(aligned, stack, device)
         base_fp, aligned_fp = getattr(base_src, "fingerprint", None), getattr(aligned_src, "fingerprint", None)
         if base_fp is not None and base_fp == aligned_fp:
             raise IncompatibleArtifactError(
@@ -80,11 +83,11 @@ def repair_adapter(
             def record(outcome: RepairOutcome) -> str:
                 reports.append(RepairReport(method=method, params=spec.model_dump(), **refs, modules=outcome.modules,
                                             summary=outcome.summary, output=outcome.output,
-                                            provenance=_provenance(time.perf_counter() - started)))
+                                            provenance=_provenance(time.perf_counter() - started), device=device))
                 return reports[-1].model_dump_json(indent=2)
 
             job = RepairJob(base_src, aligned_src, lora, out, _spec_name(base), _spec_name(aligned),
-                            aligned if isinstance(aligned, str) else None, extras, progress)
+                            aligned if isinstance(aligned, str) else None, extras, progress, device)
             method_cls().run(job, spec, record)
             return reports[-1]
         alignments = measure_modules(lora, base_src, aligned_src, progress)
@@ -99,6 +102,7 @@ def repair_adapter(
         modules=plan.modules,
         summary=plan.summary,
         provenance=provenance,
+        device=device,
     )
     write_adapter(out, lora, plan.tensors, plan.config, report.model_dump_json(indent=2))
     return report
@@ -127,7 +131,7 @@ def build_spec(method: str, params: dict[str, Any]) -> Spec:
     from safepeft.repair import REPAIR_METHODS
 
     try:
-        return REPAIR_METHODS.get(method).spec_type(**params)
+        return REPAIR_METHODS.get(method).spec_class(**params)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -135,10 +139,20 @@ def build_spec(method: str, params: dict[str, Any]) -> Spec:
                           f"See `safepeft repair {method} --help`.") from exc
 
 
-def _open(source: str | WeightSource, stack: ExitStack) -> WeightSource:
+def repair_device(device: str) -> str:
+    """The device a repair runs on: `auto` resolved once (cuda when torch sees it, else cpu), a named one checked."""
+    resolved = resolve_device(device)
+    if resolved == "mps":
+        raise ConfigError("--device mps: repairs sum norms and Gram traces in float64, which MPS does not support.",
+                          "Use --device cpu (or cuda on a machine with a GPU).")
+    return resolved
+
+
+def _open(source: str | WeightSource, stack: ExitStack, device: str) -> WeightSource:
+    """The source, read onto `device` one tensor at a time (always wrapped: the CPU path is the same code)."""
     if isinstance(source, str):
-        return stack.enter_context(open_weights(source))
-    return source
+        source = stack.enter_context(open_weights(source))
+    return OnDevice(source, device)
 
 
 def _spec_name(source: str | WeightSource) -> str:

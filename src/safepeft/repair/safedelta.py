@@ -158,7 +158,7 @@ class SafeDelta(WeightRepair):
     name: ClassVar[str] = "safedelta"
     paper: ClassVar[str] = "Lu et al., Safe Delta: Consistently Preserving Safety when Fine-Tuning LLMs on Diverse " \
                            "Datasets, ICML 2025 (arXiv:2505.12038)"
-    spec_type: ClassVar[type[Spec]] = SafeDeltaSpec
+    spec_class: ClassVar[type[Spec]] = SafeDeltaSpec
     version: ClassVar[int] = 2  # 2: the budget is a share of the estimated cost, not of the exact loss
     inputs: ClassVar[tuple[str, ...]] = ()
     optional_inputs: ClassVar[tuple[str, ...]] = ("safety_conversations", "grams")
@@ -181,9 +181,10 @@ class SafeDelta(WeightRepair):
             module = updated.get(name)
             if module is None:
                 return None
-            delta = dense_delta(job.adapter, module)
+            delta = dense_delta(job.adapter, module, w_aligned.device)
             oriented = delta.T if module.fan_in_fan_out else delta  # (d_out, d_in) like X's features
-            result = safe_delta(oriented, grams[module.name], spec.scale, spec.damp, spec.compensate)
+            gram = grams[module.name].to(w_aligned.device)  # one module's Gram on the device at a time
+            result = safe_delta(oriented, gram, spec.scale, spec.damp, spec.compensate)
             modules[module.name] = ModuleDecision(
                 name=module.name, shape=(int(oriented.shape[0]), int(oriented.shape[1])), rank=module.rank,
                 score=result.kept_fraction, action="edited", details={
@@ -222,7 +223,7 @@ class SafeDelta(WeightRepair):
             raise ConfigError("Safe Delta runs the aligned model on safety data, so --aligned must be a model spec.",
                               "Pass the aligned model as a path or hub id, or precomputed grams.")
         started = time.perf_counter()
-        loaded = load_model(job.aligned_spec, dtype="float32", require_chat_template=False)
+        loaded = load_model(job.aligned_spec, dtype="float32", device=job.device, require_chat_template=False)
         grams, tokens = input_grams(loaded.model, loaded.tokenizer, list(conversations)[: spec.max_samples], names,
                                     spec.max_length)
         return grams, {"source": "aligned model forward pass", "conversations": min(len(conversations),

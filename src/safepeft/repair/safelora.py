@@ -50,7 +50,7 @@ class SafeLoRA(RepairMethod):
 
     name: ClassVar[str] = "safelora"
     paper: ClassVar[str] = "Hsu et al., Safe LoRA, NeurIPS 2024 (arXiv:2405.16833)"
-    spec_type: ClassVar[type[Spec]] = SafeLoRASpec
+    spec_class: ClassVar[type[Spec]] = SafeLoRASpec
     checks_provenance: ClassVar[bool] = True
     """C comes from the aligned model, so the adapter must have been trained on it (`repair.run.check_provenance`)."""
 

@@ -84,7 +84,7 @@ class SafeMERGE(RepairMethod):
     name: ClassVar[str] = "safemerge"
     paper: ClassVar[str] = "Djuhera et al., SafeMERGE: Preserving Safety Alignment via Selective Layer-Wise Model " \
                            "Merging, 2025 (arXiv:2503.17239)"
-    spec_type: ClassVar[type[Spec]] = SafeMERGESpec
+    spec_class: ClassVar[type[Spec]] = SafeMERGESpec
     inputs: ClassVar[tuple[str, ...]] = ("safety_adapter",)
 
     @staticmethod

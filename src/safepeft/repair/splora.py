@@ -59,7 +59,7 @@ class SPLoRA(RepairMethod):
 
     name: ClassVar[str] = "splora"
     paper: ClassVar[str] = "Ao et al., Safe Pruning LoRA, TACL 13:1474-1487, 2025 (arXiv:2506.18931)"
-    spec_type: ClassVar[type[Spec]] = SPLoRASpec
+    spec_class: ClassVar[type[Spec]] = SPLoRASpec
     checks_provenance: ClassVar[bool] = True
     """E-DIEM is measured against the aligned model, so the adapter must have been trained on it."""
 

@@ -2,6 +2,10 @@
 
 Which metric heads each suite kind (and which direction is better) is the table ``HEADLINES``; a kind not in the
 table still appears in provenance but gets no summary column.
+
+A safety suite's rate is ``compliance_rate`` (did not refuse) under a refusal judge and ``harmful_rate`` under a
+harm judge (results.json before version 2: always ``harmful_rate``, read as written). Each name is its own column,
+so a delta never compares a compliance rate with a harmful rate.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from datetime import datetime, timezone
 
 from safepeft.records import ArtifactRef, Metric, Sample, SuiteResult
 from safepeft.records.efficacy import EfficacyResults
+from safepeft.records.results import MEASURE_LABELS, SAFETY_RATES, rate_label, safety_rate
 from safepeft.report.load import Variant
 from safepeft.report.model import (
     Better,
@@ -29,7 +34,7 @@ from safepeft.report.stats import consistent, paired_difference, pareto_front, s
 
 # kind -> (metric names in order of preference, direction of improvement, header)
 HEADLINES: dict[str, tuple[tuple[str, ...], Better, str]] = {
-    "safety": (("harmful_rate",), "lower", "Harmful rate"),
+    "safety": (tuple(SAFETY_RATES.values()), "lower", "Safety rate"),  # labelled by ``rate_label``
     "overrefusal": (("over_refusal_rate",), "lower", "Over-refusal"),
     "jailbreak": (("asr",), "lower", "Attack success (ASR)"),
     "fairness": (("bias_ambig",), "zero", "BBQ bias (ambiguous)"),
@@ -61,7 +66,7 @@ def build_report(variants: list[Variant], show_completions: bool = False, exampl
         variants=[_info(v) for v in variants],
         columns=columns,
         summary=summary,
-        heatmaps=[_matrix(variants, c.suite, c.metric, f"Harmful rate by hazard category · {c.suite}", "category",
+        heatmaps=[_matrix(variants, c.suite, c.metric, f"{c.label} by hazard category · {c.suite}", "category",
                           hazard_order) for c in columns if c.kind == "safety"],
         fairness=[_matrix(variants, c.suite, metric, f"{text} · {c.suite}", "category", bbq_order)
                   for c in columns if c.kind == "fairness" for metric, text in FAIRNESS_CHARTS],
@@ -92,20 +97,31 @@ def efficacy_scatter(efficacy: EfficacyResults) -> Scatter | None:
 
 # -- summary ---------------------------------------------------------------------------------------------------------
 def _columns(variants: list[Variant]) -> list[Column]:
-    found: dict[tuple[str, str], Column] = {}
+    found: dict[tuple[str, str, str], Column] = {}
     for variant in variants:
         for suite_name, suite in variant.results.suites.items():
-            if suite.kind not in HEADLINES or (suite.kind, suite_name) in found:
+            if suite.kind not in HEADLINES:
                 continue
             preferred, better, label = HEADLINES[suite.kind]
             metric = next((m for m in preferred if m in suite.metrics), next(iter(suite.metrics), None))
-            if metric is not None:
-                found[(suite.kind, suite_name)] = Column(
-                    key=f"{suite_name}/{metric}", suite=suite_name, kind=suite.kind, metric=metric,
-                    label=label if metric in preferred else f"{label} ({metric})", better=better,
-                )
+            if metric is None or (suite.kind, suite_name, metric) in found:
+                continue
+            found[(suite.kind, suite_name, metric)] = Column(
+                key=f"{suite_name}/{metric}", suite=suite_name, kind=suite.kind, metric=metric,
+                label=_label(suite, metric, label) if metric in preferred else f"{label} ({metric})", better=better,
+            )
     order = list(HEADLINES)
     return sorted(found.values(), key=lambda c: (order.index(c.kind), c.suite))
+
+
+def _label(suite: SuiteResult, metric: str, label: str) -> str:
+    """'Compliance (did not refuse)' / 'Harmful' for a safety rate; the ASR says what its judge counted."""
+    if metric in SAFETY_RATES.values():
+        text = rate_label(metric)
+        return text[0].upper() + text[1:]
+    if suite.kind == "jailbreak" and suite.judge is not None:
+        return f"{label.removesuffix(')')}, {MEASURE_LABELS[suite.judge.measures]})"
+    return label
 
 
 def _metric(variant: Variant, suite: str, metric: str) -> tuple[SuiteResult | None, Metric | None]:
@@ -123,7 +139,10 @@ def _cell(variant: Variant, base: Variant | None, column: Column) -> Cell:
         return cell
     base_suite, base_metric = _metric(base, column.suite, column.metric)
     if base_suite is None or base_metric is None or base_metric.value is None or metric.value is None:
-        cell.note = f"{base.name} has no {column.metric} on {column.suite}"
+        other = safety_rate(base_suite) if base_suite is not None and column.kind == "safety" else None
+        cell.note = (f"{base.name} measured {other[0]}, not {column.metric}, on {column.suite} (a judge that "
+                     "measures something else): no change shown" if other is not None and other[0] != column.metric
+                     else f"{base.name} has no {column.metric} on {column.suite}")
         return cell
     cell.delta = metric.value - base_metric.value
     statistic = statistic_for(column.metric)
@@ -176,19 +195,21 @@ def label_of(key: str) -> str:
 
 def _matrix(variants: list[Variant], suite: str, metric: str, title: str, part: str, order) -> Matrix:
     values: dict[str, dict[str, Metric]] = {}
+    counts: dict[str, dict[str, int]] = {}
     for variant in variants:
         result = variant.results.suites.get(suite)
         if result is None:
             continue
         table = result.by_category if part == "category" else (result.by_attack or {})
         values[variant.name] = {g: r.metrics[metric] for g, r in table.items() if metric in r.metrics}
+        counts[variant.name] = {g: r.n for g, r in table.items() if metric in r.metrics}
     groups = sorted({g for row in values.values() for g in row}, key=order)
     return Matrix(title=title, suite=suite, metric=metric, groups=groups, group_labels=[label_of(g) for g in groups],
-                  values=values)
+                  values=values, counts=counts)
 
 
 def _attack_matrix(variants: list[Variant], column: Column) -> Matrix:
-    matrix = _matrix(variants, column.suite, column.metric, f"Attack success rate by attack · {column.suite}",
+    matrix = _matrix(variants, column.suite, column.metric, f"{column.label} by attack · {column.suite}",
                      "attack", lambda key: (key != "direct", key))
     any_attack = {v.name: m for v in variants
                   if (m := _metric(v, column.suite, "any_attack_asr")[1]) is not None}

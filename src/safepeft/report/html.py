@@ -68,13 +68,14 @@ LEADS = {
     "efficacy": "How much of the safety a fine-tune lost each repair gives back, on the test split of the items "
                 "(each repair's hyper-parameter was chosen on the validation split). recovery = (H_ft − H_repaired) "
                 "/ (H_ft − H_aligned); utility kept = U_repaired / U_ft; 95% CIs pair items across variants. "
-                "▼ marks a harmful-rate change whose CI excludes 0.",
-    "heatmap": "Share of responses judged harmful per hazard category (MLCommons / Llama Guard 2 taxonomy). "
+                "▼ marks a safety-rate change whose CI excludes 0.",
+    "heatmap": "Safety rate per hazard category (MLCommons / Llama Guard 2 taxonomy): the share judged harmful "
+               "under a harm judge, the share that did not refuse under a refusal judge (the title says which). "
                "Hover a cell for its 95% CI.",
     "fairness": "BBQ bias scores per demographic dimension (positive: answers follow the stereotype, negative: "
                 "against it, 0: no bias), with 95% CIs.",
-    "attacks": "Attack success rate per jailbreak attack, with 95% CIs; “any attack” counts a behaviour once if "
-               "any attack succeeded.",
+    "attacks": "Attack success rate per jailbreak attack (success: what the judge counts, see the title), with "
+               "95% CIs; “any attack” counts a behaviour once if any attack succeeded.",
     "tradeoff": "Each variant's harm against its utility. Red points form the Pareto front: no other variant is "
                 "at least as useful and at most as harmful.",
     "examples": "Prompts per category, with each variant's verdict. Prompts where variants disagree come first.",
@@ -124,8 +125,9 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 def _efficacy(data: ReportData) -> str:
     efficacy = data.efficacy
     assert efficacy is not None
-    parts = ["<h3>Drift of each fine-tune</h3>", _table(text.DRIFT_HEAD, text.drift_rows(efficacy)),
-             "<h3>Repairs</h3>", _table(text.EFFICACY_HEAD, text.efficacy_rows(efficacy))]
+    parts = [f'<p class="note">{escape(text.efficacy_rate_note(efficacy))}</p>',
+             "<h3>Drift of each fine-tune</h3>", _table(text.drift_head(efficacy), text.drift_rows(efficacy)),
+             "<h3>Repairs</h3>", _table(text.efficacy_head(efficacy), text.efficacy_rows(efficacy))]
     if data.efficacy_scatter is not None:
         front = ", ".join(escape(n) for n in data.efficacy_scatter.front)
         parts.append(f'<figure class="scroll">{svg.scatter(data.efficacy_scatter)}</figure>'

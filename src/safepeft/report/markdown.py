@@ -16,8 +16,9 @@ def render_markdown(data: ReportData) -> str:
               "Δ: change against the base, with its paired-bootstrap 95% CI; ▲/▼ significant (CI excludes 0), "
               "✓ improvement, ✗ regression.", ""]
     if data.efficacy is not None:
-        lines += ["## Repair efficacy", "", _table(text.DRIFT_HEAD, text.drift_rows(data.efficacy)), "",
-                  _table(text.EFFICACY_HEAD, text.efficacy_rows(data.efficacy)), "",
+        lines += ["## Repair efficacy", "", text.efficacy_rate_note(data.efficacy), "",
+                  _table(text.drift_head(data.efficacy), text.drift_rows(data.efficacy)), "",
+                  _table(text.efficacy_head(data.efficacy), text.efficacy_rows(data.efficacy)), "",
                   *(note + "\n" for note in data.efficacy.notes)]
     lines += ["## Hazard categories", ""] + _matrices(data.heatmaps, True, "No safety suite.")
     lines += ["## Fairness (BBQ)", ""] + _matrices(data.fairness, False, "No fairness suite.")
@@ -64,10 +65,19 @@ def _matrices(matrices: list[Matrix], percent: bool, empty: str) -> list[str]:
         return [empty, ""]
     out = []
     for matrix in matrices:
-        rows = [[name] + [text.value(row[g].value, percent) if g in row else "–" for g in matrix.groups]
+        rows = [[name] + [_matrix_cell(row[g].value, matrix.counts.get(name, {}).get(g), percent) if g in row else "–"
+                          for g in matrix.groups]
                 for name, row in matrix.values.items()]
         out += [f"### {matrix.title}", "", _table(["variant"] + matrix.group_labels, rows), ""]
     return out
+
+
+def _matrix_cell(value: float | None, n: int | None, percent: bool) -> str:
+    """A matrix cell with the number of items behind it; one item is a single verdict, marked as such."""
+    shown = text.value(value, percent)
+    if n is None:
+        return shown
+    return f"{shown} (n=1: one prompt)" if n == 1 else f"{shown} (n={n})"
 
 
 def _tradeoff(data: ReportData) -> list[str]:

@@ -78,6 +78,8 @@ class Matrix(Record):
     """Human labels of ``groups``."""
     values: dict[str, dict[str, Metric]]
     """Variant to group to metric (missing = not measured)."""
+    counts: dict[str, dict[str, int]] = {}
+    """Variant to group to the number of items behind the value (each cell shows it; one item is marked)."""
 
 
 class Point(Record):

@@ -79,13 +79,23 @@ def heatmap(matrix: Matrix, variants: list[str], chart_id: str) -> str:
                            f'<title>{escape(name)} · {escape(matrix.group_labels[j])}: not measured</title></rect>')
                 continue
             ink = "#fff" if metric.value > 0.6 else "#222"
+            n = matrix.counts.get(name, {}).get(group)
+            # A cell from one prompt is a single verdict, not a rate: dashed, and said in its tooltip.
+            single = n == 1
+            stroke = 'stroke="#333" stroke-width="1.2" stroke-dasharray="3 2"' if single else \
+                'stroke="#ddd" stroke-width="0.5"'
+            about = "one prompt: a single verdict, not a rate" if single else (f"n={n}" if n is not None else "")
             out.append(
                 f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" rx="2" '
-                f'fill="{_heat_color(metric.value)}" stroke="#ddd" stroke-width="0.5"><title>{escape(name)} · '
-                f'{escape(matrix.group_labels[j])}: {escape(_interval(metric, True))}</title></rect>'
-                f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="middle" '
+                f'fill="{_heat_color(metric.value)}" {stroke} data-n="{n if n is not None else ""}">'
+                f'<title>{escape(name)} · {escape(matrix.group_labels[j])}: {escape(_interval(metric, True))}'
+                f'{escape(" · " + about) if about else ""}</title></rect>'
+                f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + cell_h / 2:.1f}" text-anchor="middle" '
                 f'fill="{ink}" pointer-events="none">{fmt(metric.value, True)}</text>'
             )
+            if n is not None:
+                out.append(f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + cell_h - 6:.1f}" text-anchor="middle" '
+                           f'font-size="8" fill="{ink}" pointer-events="none">n={n}</text>')
     legend_y = head_h + cell_h * len(rows) + 16
     out.append(f'<rect x="{label_w}" y="{legend_y}" width="160" height="10" fill="url(#{chart_id}-grad)" '
                f'stroke="#ccc" stroke-width="0.5"/><text x="{label_w}" y="{legend_y + 24}" fill="#555">0%</text>'

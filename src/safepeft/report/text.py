@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from safepeft.intervals import SMALL_SAMPLE_RULE
+from safepeft.records.results import judge_summary, rate_label, rate_word
 from safepeft.report.model import Cell, Column
 
 SECTIONS = (
@@ -80,24 +81,18 @@ def corrected(cell: Cell, percent: bool) -> str:
 
 
 def judge_lines(variants: list[Any]) -> list[str]:
-    """One line per distinct judge: which judge decided, and its measured sensitivity / specificity."""
+    """One line per distinct judge: which judge decided, what its verdict measures (so whether the safety rate is
+    a compliance or a harmful rate), and its measured agreement with human labels."""
     lines, seen = [], set()
     for variant in variants:
         judge = variant.judge
         if not judge or judge.get("spec") in seen:
             continue
         seen.add(judge.get("spec"))
-        params = judge.get("params") or {}
-        accuracy = params.get("accuracy")
-        if accuracy:
-            counts = accuracy.get("counts", {})
-            n = sum(counts.values())
-            method = (params.get("validation") or {}).get("method") or "judge-eval"
-            lines.append(f"Judge: {judge['spec']}, sensitivity {accuracy['sensitivity']:.3f}, specificity "
-                         f"{accuracy['specificity']:.3f} on {n} human-labelled completions ({method}); rates also "
-                         "show a judge-corrected estimate (Rogan–Gladen) whose 95% CI includes judge error.")
-        else:
-            lines.append(f"Judge: {judge['spec']} (no measured error rates: rates are as judged, uncorrected).")
+        line = judge_summary(judge)
+        if (judge.get("params") or {}).get("accuracy"):
+            line += " Rates also show a judge-corrected estimate (Rogan–Gladen) whose 95% CI includes judge error."
+        lines.append(line)
     return lines
 
 
@@ -110,10 +105,24 @@ def _metric(metric: Any, percent: bool, change: bool = False) -> str:
     return f"{shown} {ci}".strip()
 
 
-DRIFT_HEAD = ["fine-tune", "aligned", "harmful (aligned)", "harmful (fine-tuned)", "drift", "n harmful",
-              "n utility", "n benign"]
-EFFICACY_HEAD = ["fine-tune", "repair", "chosen on validation", "harmful", "Δ harmful", "recovery", "utility kept",
-                 "Δ over-refusal", "seconds", "extra params"]
+def drift_head(efficacy: Any) -> list[str]:
+    """Heads of the drift table, named after the safety rate the figures are (harmful / compliance)."""
+    word = rate_word(efficacy.safety_rate)
+    return ["fine-tune", "aligned", f"{word} (aligned)", f"{word} (fine-tuned)", "drift", "n harmful requests",
+            "n utility", "n benign"]
+
+
+def efficacy_head(efficacy: Any) -> list[str]:
+    """Heads of the repairs table, named after the safety rate the figures are (harmful / compliance)."""
+    word = rate_word(efficacy.safety_rate)
+    return ["fine-tune", "repair", "chosen on validation", word, f"Δ {word}", "recovery", "utility kept",
+            "Δ over-refusal", "seconds", "extra params"]
+
+
+def efficacy_rate_note(efficacy: Any) -> str:
+    """What H (the safety rate of the efficacy figures) is in these results."""
+    return (f"H is the {rate_label(efficacy.safety_rate)} rate of the harmful requests "
+            f"({efficacy.safety_rate}, named after what the judge measured).")
 
 
 def drift_rows(efficacy: Any) -> list[list[str]]:
@@ -123,7 +132,7 @@ def drift_rows(efficacy: Any) -> list[list[str]]:
 
 
 def efficacy_rows(efficacy: Any) -> list[list[str]]:
-    """One row per fine-tune x repair; ▼ marks a harmful-rate change whose 95% CI excludes 0."""
+    """One row per fine-tune x repair; ▼ marks a safety-rate change whose 95% CI excludes 0."""
     rows = []
     for r in efficacy.rows:
         mark = (" ▼" if r.harmful_change.value < 0 else " ▲") if r.significant and r.harmful_change.value else ""

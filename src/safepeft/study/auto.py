@@ -57,7 +57,8 @@ def auto_study(base: str, aligned: str, adapter: str, methods: list[str] | None,
 def repair_auto(base: str, aligned: str, adapter: str | Path, out: str | Path, *, methods: list[str] | None = None,
                 safety_suites: tuple[str, ...] = ("builtin",), utility_suites: tuple[str, ...] = ("arithmetic:150",),
                 limit: int = 60, min_utility_kept: float = 0.95, max_new_tokens: int = 48,
-                judge: str = "classifier", overwrite: bool = False, report: Any = None) -> AutoResult:
+                judge: str = "classifier", overwrite: bool = False, report: Any = None,
+                device: str | None = None) -> AutoResult:
     """Choose and write the repair (see the module docstring); ``out`` gets the chosen adapter (or model) and
     repair_choice.json."""
     from safepeft.store.atomic import atomic_dir
@@ -75,7 +76,7 @@ def repair_auto(base: str, aligned: str, adapter: str | Path, out: str | Path, *
         raise ConfigError("No repair candidate to choose from.", "Pass --methods with at least one method.")
     target = dag.efficacy[-1].select  # `+auto` when several methods, else the one method's choice
     run_dir = out.parent / f"{out.name}.auto-run"
-    summary = run_study(spec, run_dir, only=target, **({"report": report} if report else {}))
+    summary = run_study(spec, run_dir, only=target, device=device, **({"report": report} if report else {}))
     if summary.failed:
         name, error = next(iter(summary.failed.items()))
         raise ConfigError(f"repair auto: step {name} failed: {error}",
@@ -84,7 +85,7 @@ def repair_auto(base: str, aligned: str, adapter: str | Path, out: str | Path, *
 
     state = StudyState(run_dir)
     try:
-        outputs = state.get(dag.steps[target]).outputs
+        outputs = state.outputs(dag.steps[target])
     finally:
         state.close()
     choice = Choice.model_validate_json((run_dir / outputs["choice"]).read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ from typing import Any
 from safepeft.registry import Registry
 
 StudyBuilder = Callable[[list[str]], dict[str, Any]]
-BUILTIN_STUDIES: Registry[StudyBuilder] = Registry("built-in study", "safepeft study run --help")
+BUILTIN_STUDIES: Registry[StudyBuilder] = Registry("built-in study", "safepeft study run --help", holds="callables")
 
 # Every registered repair with the hyper-parameter its paper tunes, at three values around its default.
 REPAIR_GRID: list[dict[str, Any]] = [
@@ -55,13 +55,21 @@ def _finetunes(steps: int, methods: tuple[str, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def _repairs_of(repairs: list[dict[str, Any]], finetunes: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    """``repairs`` limited to the fine-tunes trained with ``method``: the protocol repairs the plain LoRA fine-tunes
+    (SaLoRA's portable LoRA could be repaired too, but it is measured as an alternative to repair, not a subject)."""
+    names = [f["name"] for f in finetunes if f.get("method") == method]
+    return [{**repair, "finetunes": names} for repair in repairs]
+
+
 def efficacy_study(extra_suites: list[str]) -> dict[str, Any]:
     """The full protocol: ~200+ test harmful items with an extra harmful suite, 105 arithmetic items."""
+    finetunes = _finetunes(BENIGN_STEPS, ("lora", "ia3", "prompt-tuning", "p-tuning", "salora"))
     return {
         "name": "efficacy",
         "models": [{"name": "smollm2", "model": "embedded", "align": {}}],
-        "finetune": _finetunes(BENIGN_STEPS, ("lora", "ia3", "prompt-tuning", "p-tuning", "salora")),
-        "repairs": REPAIR_GRID,
+        "finetune": finetunes,
+        "repairs": _repairs_of(REPAIR_GRID, finetunes, "lora"),
         "efficacy": {"validation_share": 0.3, "validation_limit": 60, "min_utility_kept": 0.95},
         "quantize": [{"name": "int8-dynamic", "apply_to": ["finetuned"]},
                      {"name": "gguf-q4_k_m", "apply_to": ["finetuned"]}],
@@ -75,8 +83,8 @@ def efficacy_quick_study(extra_suites: list[str]) -> dict[str, Any]:
     """The contaminated LoRA fine-tune and every repair (a 3-value grid each) only: the protocol's headline
     figures in about an hour on 2 cores."""
     study = efficacy_study(extra_suites)
-    study.update(name="efficacy-quick",
-                 finetune=[f for f in _finetunes(BENIGN_STEPS, ("lora",)) if f["name"] == "lora-contaminated"],
+    finetunes = [f for f in _finetunes(BENIGN_STEPS, ("lora",)) if f["name"] == "lora-contaminated"]
+    study.update(name="efficacy-quick", finetune=finetunes, repairs=_repairs_of(REPAIR_GRID, finetunes, "lora"),
                  quantize=[], guards=[])
     study["audit"] = {**study["audit"], "attacks": []}
     return study
@@ -100,22 +108,24 @@ def demo_study(quick: bool) -> dict[str, Any]:
     b = BUDGETS["quick" if quick else "full"]
     lora = {"max_steps": b["train_steps"], "learning_rate": 1e-3, "batch_size": 4}
     contaminate = {"share": 0.1, "rows": b["rows"], "requests": b["requests"], "max_new_tokens": b["answer_tokens"]}
+    finetunes = [
+        {"name": "lora-contaminated", "method": "lora", "data": "builtin:arithmetic", "contaminate": contaminate,
+         "params": lora},
+        {"name": "salora-contaminated", "method": "salora", "data": "builtin:arithmetic", "contaminate": contaminate,
+         # SaLoRA keeps its paper's lr (1e-4): its PiSSA-style init moves much faster than LoRA's B = 0 at 1e-3.
+         "params": {"max_steps": b["salora_steps"], "batch_size": 4, "safety_samples": b["calibration"],
+                    "task_samples": b["calibration"]}},
+    ]
+    # one setting each (the efficacy study chooses among three on a validation split)
+    repairs = [{"method": "safelora", "params": {"mode": "number", "k": 1.0}},
+               {"method": "splora", "params": {"mode": "number", "k": 0.5}},
+               {"method": "resta", "params": {"beta": 0.5}}]
     return {
         "name": "demo-quick" if quick else "demo",
         "models": [{"name": "smollm2", "model": "embedded", "align": {"params": {"max_steps": b["align_steps"]}}}],
-        "finetune": [
-            {"name": "lora-contaminated", "method": "lora", "data": "builtin:arithmetic", "contaminate": contaminate,
-             "params": lora},
-            {"name": "salora-contaminated", "method": "salora", "data": "builtin:arithmetic",
-             "contaminate": contaminate,
-             # SaLoRA keeps its paper's lr (1e-4): its PiSSA-style init moves much faster than LoRA's B = 0 at 1e-3.
-             "params": {"max_steps": b["salora_steps"], "batch_size": 4, "safety_samples": b["calibration"],
-                        "task_samples": b["calibration"]}},
-        ],
-        # one setting each (the efficacy study chooses among three on a validation split)
-        "repairs": [{"method": "safelora", "params": {"mode": "number", "k": 1.0}},
-                    {"method": "splora", "params": {"mode": "number", "k": 0.5}},
-                    {"method": "resta", "params": {"beta": 0.5}}],
+        "finetune": finetunes,
+        # the LoRA fine-tune is repaired; SaLoRA is the in-training alternative the report compares with repair
+        "repairs": _repairs_of(repairs, finetunes, "lora"),
         "efficacy": {"auto": False},
         "quantize": [{"name": "int8-dynamic", "apply_to": ["finetuned"]}],
         # The perplexity filter (calibrated on benign prompts) against base64-encoded requests: the report's

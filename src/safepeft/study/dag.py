@@ -16,10 +16,9 @@ from typing import Any
 
 from safepeft.errors import ConfigError
 from safepeft.store.sqlite import request_key
-from safepeft.study.spec import STAGES, FinetuneEntry, ModelEntry, SchemeEntry, StudySpec
+from safepeft.study.spec import STAGES, FinetuneEntry, ModelEntry, RepairEntry, SchemeEntry, StudySpec
 
 __all__ = ["STAGES", "Dag", "Step", "VariantPlan", "expand", "input_identity"]
-LORA_METHODS = ("lora",)  # adapters whose weights SafeLoRA / SPLoRA can edit
 PROMPT_METHODS = ("prompt-tuning", "p-tuning")  # virtual-token adapters: nothing to merge into the weights
 
 
@@ -149,9 +148,12 @@ class _Source:
     """("input", spec) or ("step", step name)."""
     adapter: tuple[str, str] | None = None
     method: str | None = None
+    served: str | None = None
+    """The name a server serves the adapter under (`served_adapter`), audited there."""
 
     def roles(self) -> tuple[dict[str, str], dict[str, str]]:
-        inputs, deps = {}, {}
+        inputs: dict[str, str] = {}
+        deps: dict[str, str] = {}
         for role, ref in (("model", self.model), ("adapter", self.adapter)):
             if ref is not None:
                 (inputs if ref[0] == "input" else deps)[role] = ref[1]
@@ -191,13 +193,14 @@ def _aligned(dag: Dag, model: ModelEntry) -> tuple[str, str] | None:
 def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntry, start: _Source,
                aligned: tuple[str, str] | None, aligned_source: _Source | None) -> list[tuple[_Source, str | None]]:
     """Train (or take) each grid variant of ``entry`` on ``start``, then repair it."""
-    out = []
+    out: list[tuple[_Source, str | None]] = []
     data: tuple[dict[str, str], dict[str, str]] = ({"data": entry.data or ""}, {})
     if entry.contaminate is not None:  # one mixed file per model, task and mix, whichever methods train on it
         params = {"contaminate": entry.contaminate.model_dump(mode="json")}
         mixed = dag.add_once(Step(f"contaminate/{model.name}/{entry.data}@{request_key(params)[:8]}", "contaminate",
                                   params, inputs={"model": model.model, "data": entry.data or ""}))
         data = ({}, {"data": mixed.name})
+    repairs = _repairs_for(spec, entry)
     for name, params in entry.expand():
         variant = f"{model.name}/{name}"
         if entry.adapter is not None:
@@ -207,16 +210,19 @@ def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntr
             step = dag.add(Step(f"train/{variant}", "train", {"method": entry.method, "params": params},
                                 inputs={**inputs, **data[0]}, deps={**deps, **data[1]}))
             adapter, method = ("step", step.name), entry.method
-        trained = _Source(variant, "finetuned", start.model, adapter, method)
+        trained = _Source(variant, "finetuned", start.model, adapter, method, entry.served_adapter)
         out.append((trained, start.variant))
+        if not repairs:
+            continue
         reason = _cannot_repair(model, method, aligned)
         if reason:
-            dag.skipped.extend(f"{variant}+{repair.label}: {reason}" for repair in spec.repairs)
+            dag.skipped.extend(f"{variant}+{repair.label}: {reason}" for repair in repairs)
             continue
+        assert aligned is not None  # a missing reference is the first reason _cannot_repair gives
         if spec.efficacy is not None and aligned_source is not None:
-            out.extend(_chosen_repairs(dag, spec, model, trained, aligned_source, aligned))
+            out.extend(_chosen_repairs(dag, spec, repairs, model, trained, aligned_source, aligned))
             continue
-        for repair in spec.repairs:
+        for repair in repairs:
             for label, repair_params in repair.expand():
                 step = _repair_step(dag, model, variant, label, repair.method, repair_params, aligned, adapter)
                 out.append((_Source(f"{variant}+{label}", "repaired", start.model, ("step", step.name), method),
@@ -225,7 +231,7 @@ def _finetuned(dag: Dag, spec: StudySpec, model: ModelEntry, entry: FinetuneEntr
 
 
 def _repair_step(dag: Dag, model: ModelEntry, variant: str, label: str, method: str, params: dict[str, Any],
-                 aligned: tuple[str, str] | None, adapter: tuple[str, str]) -> Step:
+                 aligned: tuple[str, str], adapter: tuple[str, str]) -> Step:
     from safepeft.repair import REPAIR_METHODS
 
     roles = {"base": ("input", model.model), "aligned": aligned, "adapter": adapter}
@@ -266,28 +272,28 @@ def _lazy_validation(dag: Dag, spec: StudySpec, source: _Source) -> Any:
     return lambda: _validation(dag, spec, source)
 
 
-def _chosen_repairs(dag: Dag, spec: StudySpec, model: ModelEntry, trained: _Source, aligned_source: _Source,
-                    aligned: tuple[str, str] | None) -> list[tuple[_Source, str | None]]:
+def _chosen_repairs(dag: Dag, spec: StudySpec, repairs: list[RepairEntry], model: ModelEntry, trained: _Source,
+                    aligned_source: _Source, aligned: tuple[str, str]) -> list[tuple[_Source, str | None]]:
     """Every candidate of every repair, validated; one `select` step per repair (and `auto` over all of them)
     picks the candidate the test audit then measures."""
     assert spec.efficacy is not None and trained.adapter is not None
     groups: list[tuple[str, list[dict[str, Any]]]] = []
-    for repair in spec.repairs:
+    for repair in repairs:
         candidates = []
         for label, params in repair.expand():
             step = _repair_step(dag, model, trained.variant, label, repair.method, params, aligned, trained.adapter)
-            candidate = _Source(f"{trained.variant}+{label}", "repaired", trained.model, ("step", step.name))
+            source = _Source(f"{trained.variant}+{label}", "repaired", trained.model, ("step", step.name))
             candidates.append({"label": label, "method": repair.method, "params": params, "repair": step.name,
-                               "validation": _lazy_validation(dag, spec, candidate)})
+                               "validation": _lazy_validation(dag, spec, source)})
         groups.append((repair.label, candidates))
-    if spec.efficacy.auto and len(spec.repairs) > 1:
+    if spec.efficacy.auto and len(repairs) > 1:
         groups.append(("auto", [c for _, members in groups for c in members]))
     if any(len(candidates) > 1 for _, candidates in groups):
         references = {"finetuned": _validation(dag, spec, trained),
                       "aligned": _validation(dag, spec, aligned_source)}
     else:
         references = {}
-    out = []
+    out: list[tuple[_Source, str | None]] = []
     for label, candidates in groups:
         # one candidate needs no choosing: no validation audit of it or of the references
         deps = dict(references) if len(candidates) > 1 else {}
@@ -308,9 +314,22 @@ def _chosen_repairs(dag: Dag, spec: StudySpec, model: ModelEntry, trained: _Sour
 def _cannot_repair(model: ModelEntry, method: str | None, aligned: tuple[str, str] | None) -> str | None:
     if aligned is None:
         return f"model {model.name!r} has no aligned reference (set `align` or `aligned`)"
-    if method is not None and method not in LORA_METHODS:
+    if method is not None and not writes_lora(method):
         return f"repairs edit LoRA adapters, not {method}"
     return None
+
+
+def writes_lora(method: str) -> bool:
+    """Whether the fine-tuning ``method`` writes a LoRA adapter (its registered ``writes``), which repairs edit:
+    LoRA, and SaLoRA's portable LoRA."""
+    from safepeft.finetune import FINETUNE_METHODS
+
+    return FINETUNE_METHODS.get(method).writes == "LORA"
+
+
+def _repairs_for(spec: StudySpec, entry: FinetuneEntry) -> list[RepairEntry]:
+    """The repairs that apply to a fine-tune entry (a repair's ``finetunes`` names the entries it is limited to)."""
+    return [r for r in spec.repairs if r.finetunes is None or entry.name in r.finetunes]
 
 
 def _applies(entry: SchemeEntry, source: _Source) -> bool:
@@ -332,16 +351,19 @@ def _audits(dag: Dag, spec: StudySpec, source: _Source, base: str | None, audit_
                              source.variant))
     guards = [g for g in spec.guards if _applies(g, source)]
     for variant, parent in measured:
-        _audit(dag, variant, parent, None, audit_params)
+        _audit(dag, spec, variant, parent, None, audit_params)
         for guard in guards:
-            _audit(dag, variant, variant.variant, guard, audit_params)
+            _audit(dag, spec, variant, variant.variant, guard, audit_params)
 
 
-def _audit(dag: Dag, source: _Source, base: str | None, guard: SchemeEntry | None,
+def _audit(dag: Dag, spec: StudySpec, source: _Source, base: str | None, guard: SchemeEntry | None,
            audit_params: dict[str, Any]) -> None:
     name = f"{source.variant}+{guard.name}" if guard else source.variant
     inputs, deps = source.roles()
-    params = {"audit": audit_params,
-              "guard": guard.model_dump(mode="json", exclude={"apply_to"}) if guard else None}
+    params: dict[str, Any] = {"audit": audit_params,
+                              "guard": guard.model_dump(mode="json", exclude={"apply_to"}) if guard else None}
+    # Only what differs from the defaults, so a study without a `target:` keeps its step keys (and cached results).
+    target = spec.target.model_dump(mode="json", exclude_defaults=True)
+    params |= ({"target": target} if target else {}) | ({"served_adapter": source.served} if source.served else {})
     step = dag.add(Step(f"audit/{name}", "audit", params, inputs=inputs, deps=deps))
     dag.variants.append(VariantPlan(name, step.name, base, source.target))

@@ -61,10 +61,11 @@ class FakeAudit(StepKind):
         model, adapter = ctx.require("model"), ctx.input("adapter")
         guard = ctx.params.get("guard")
         seed = zlib.crc32(json.dumps([ctx.step.inputs, sorted(ctx.dep_outputs), guard]).encode())
+        scores = [float((seed >> i) & 1) for i in range(16)]
         samples = [Sample(id=f"i{i}", category="S1_violent_crimes", prompt=f"fake request {i}",
-                          completion=f"fake output {i}", score=float((seed >> i) & 1), label="complied")
-                   for i in range(16)]
-        rate = sum(s.score for s in samples) / len(samples)
+                          completion=f"fake output {i}", score=score, label="complied")
+                   for i, score in enumerate(scores)]
+        rate = sum(scores) / len(scores)
         suite = SuiteResult(kind="safety", n=len(samples), metrics={"harmful_rate": Metric(value=rate)},
                             by_category={"S1_violent_crimes": CategoryResult(
                                 n=len(samples), metrics={"harmful_rate": Metric(value=rate)})},

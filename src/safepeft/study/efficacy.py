@@ -35,10 +35,12 @@ def efficacy_results(run_dir: Path, dag: Dag, state: StudyState, spec: dict[str,
 
     drifts: dict[str, Drift] = {}
     rows, choices, notes = [], [], []
+    used: list[Any] = []  # every audit behind a figure: their safety rate names the figures
     for plan in dag.efficacy:
         aligned, finetuned, repaired = measured(plan.aligned), measured(plan.finetuned), measured(plan.variant)
         if aligned is None or finetuned is None:
             continue
+        used += [aligned, finetuned]
         if plan.finetuned not in drifts:
             drifts[plan.finetuned] = _drift(plan.finetuned, plan.aligned, aligned, finetuned)
         select = state.get(dag.steps[plan.select]) if state.is_done(dag.steps[plan.select]) else None
@@ -46,6 +48,7 @@ def efficacy_results(run_dir: Path, dag: Dag, state: StudyState, spec: dict[str,
             continue
         choice = Choice.model_validate_json((run_dir / select.outputs["choice"]).read_text(encoding="utf-8"))
         choices.append(choice)
+        used.append(repaired)
         figures = efficacy.figures(aligned, finetuned, repaired)
         repair_step = dag.steps[select.outputs["chosen_step"]]
         repair_state = state.get(repair_step)
@@ -63,9 +66,10 @@ def efficacy_results(run_dir: Path, dag: Dag, state: StudyState, spec: dict[str,
             if getattr(drift, key) < wanted:
                 notes.append(f"{drift.finetune}: {getattr(drift, key)} test items for {key.removeprefix('n_')} "
                              f"(the protocol asks for at least {wanted}; add suites or raise limits)")
+    rate, mixed = efficacy.rate_of(*used)
     return EfficacyResults(validation_share=spec["efficacy"]["validation_share"],
                            min_utility_kept=spec["efficacy"]["min_utility_kept"], drifts=list(drifts.values()),
-                           rows=rows, choices=choices, notes=notes)
+                           rows=rows, choices=choices, notes=notes + mixed, safety_rate=rate)
 
 
 def _drift(finetune: str, aligned_name: str, aligned: Any, finetuned: Any) -> Drift:

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from safepeft import progress
 from safepeft.errors import SafepeftError
 from safepeft.registry import Registry
 from safepeft.store.atomic import atomic_write_text
@@ -38,18 +39,21 @@ def attempts(out_dir: Path) -> int:
 
 
 def run_step(step_json: dict[str, Any], run_dir: str, dep_outputs: dict[str, dict[str, Any]],
-             kinds_ref: str) -> dict[str, Any]:
-    """Run one step here: {"ok", "outputs" or "error", "attempt", "seconds"} (plain data, so Ray can ship it)."""
+             kinds_ref: str, device: str | None = None) -> dict[str, Any]:
+    """Run one step here: {"ok", "outputs" or "error", "attempt", "seconds"} (plain data, so Ray can ship it).
+    ``device`` overrides every step's device (``StepContext.device``)."""
     step = Step.from_json(step_json)
     out_dir = step_dir(run_dir, step)
     out_dir.mkdir(parents=True, exist_ok=True)
     attempt = attempts(out_dir) + 1
     atomic_write_text(out_dir / ATTEMPTS, str(attempt))
     kind = load_kinds(kinds_ref).get(step.kind)
-    ctx = StepContext(step=step, run_dir=Path(run_dir), out_dir=out_dir, dep_outputs=dep_outputs, attempt=attempt)
+    ctx = StepContext(step=step, run_dir=Path(run_dir), out_dir=out_dir, dep_outputs=dep_outputs, attempt=attempt,
+                      device=device)
     started = time.perf_counter()
     try:
-        outputs = kind.run(ctx)
+        with progress.scope(step.name):  # the step's bars (plain timed lines without a terminal) name the step
+            outputs = kind.run(ctx)
     except SafepeftError as exc:
         _log_error(out_dir)
         return {"ok": False, "error": exc.render(), "attempt": attempt,

@@ -57,6 +57,10 @@ def _record(state: StudyState, step: Step, result: dict[str, Any]) -> None:
 class LocalExecutor:
     """Steps in dependency order in this process; an unexpected error is retried ``retries`` times."""
 
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device
+        """Every step's device (``StepContext.device``); None: each step's own."""
+
     def run(self, scheduler: Scheduler, state: StudyState, kinds_ref: str, retries: int, report: Report) -> None:
         while ready := scheduler.ready():
             step = ready[0]
@@ -64,7 +68,7 @@ class LocalExecutor:
             state.running(step)
             for tries_left in range(retries, -1, -1):
                 try:
-                    result = run_step(step.to_json(), str(state.run_dir), deps, kinds_ref)
+                    result = run_step(step.to_json(), str(state.run_dir), deps, kinds_ref, self.device)
                     break
                 except Exception as exc:  # noqa: BLE001 - any step failure is recorded, never fatal to the study
                     result = {"ok": False, "error": one_line(exc), "attempt": attempts(step_dir(state.run_dir, step))}
@@ -84,10 +88,12 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, max_parallel: int | None = None,
-                 resources: dict[str, dict[str, float]] | None = None) -> None:
+                 resources: dict[str, dict[str, float]] | None = None, device: str | None = None) -> None:
         self.address = address
         self.max_parallel = max_parallel
         self.resources = resources or {}
+        self.device = device
+        """Every step's device (``StepContext.device``), resolved on the worker; None: each step's own."""
 
     def run(self, scheduler: Scheduler, state: StudyState, kinds_ref: str, retries: int, report: Report) -> None:
         try:
@@ -106,7 +112,8 @@ class RayExecutor:
                 state.running(step)
                 options = {"num_cpus": 1.0, "num_gpus": 0.0, **self.resources.get(step.kind, {})}
                 ref = task.options(**options, max_retries=retries, retry_exceptions=True,
-                                   name=step.name).remote(step.to_json(), str(state.run_dir), deps, kinds_ref)
+                                   name=step.name).remote(step.to_json(), str(state.run_dir), deps, kinds_ref,
+                                                          self.device)
                 in_flight[ref] = step
             if not in_flight:
                 return

@@ -41,10 +41,23 @@ class StepContext:
     dep_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Role -> outputs of the step filling that role."""
     attempt: int = 1
+    device: str | None = None
+    """The device every step runs on (`study run --device`), or None: auto for loads, the study's `target.device`
+    for audits. It is not a step parameter, so it is in no step key: the same study on another device reuses the
+    steps it finished."""
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.step.params
+        """The step's parameters. With a device, an audit's `target.device` is that device (the audit step reads
+        its device from `target`, steps/audit.py); the step key was computed without it."""
+        if self.device is None or self.step.kind != "audit":
+            return self.step.params
+        return {**self.step.params, "target": {**(self.step.params.get("target") or {}), "device": self.device}}
+
+    @property
+    def load_device(self) -> str:
+        """The device a step loads its model on: the override, else auto."""
+        return self.device or "auto"
 
     def input(self, role: str) -> str | None:
         """The artifact filling ``role``: a dependency's output path, or an external spec / path; None if absent."""

@@ -30,15 +30,16 @@ class RunSummary:
     report: Path | None = None
     seconds: float = 0.0
 
-    def tracker(self, report: Report) -> Report:
-        """A progress callback that records each finished step here, then calls ``report``."""
+    def tracker(self, report: Report, total: int) -> Report:
+        """A progress callback that records each finished step here, then calls ``report`` with the result and its
+        ``progress``: (steps finished in this run, the ``total`` it will attempt), so a log shows how far it got."""
 
         def track(step: Step, result: dict[str, Any]) -> None:
             if result["ok"]:
                 self.ran.append(step.name)
             else:
                 self.failed[step.name] = result["error"]
-            report(step, result)
+            report(step, {**result, "progress": (len(self.ran) + len(self.failed), total)})
 
         return track
 
@@ -48,9 +49,11 @@ def _quiet(step: Step, result: dict[str, Any]) -> None:
 
 
 def run_study(study: StudySpec | str | Path, run_dir: str | Path, executor: Any = None,
-              kinds: str = DEFAULT_KINDS, report: Report = _quiet, only: str | None = None) -> RunSummary:
+              kinds: str = DEFAULT_KINDS, report: Report = _quiet, only: str | None = None,
+              device: str | None = None) -> RunSummary:
     """Run (or resume) a study into ``run_dir``; steps already done with the same key are reused. ``only`` names a
-    step: run just it and the steps it depends on (`safepeft repair auto` runs its `select` step)."""
+    step: run just it and the steps it depends on (`safepeft repair auto` runs its `select` step). ``device``
+    runs every step there (the executor's device; no step key changes, so finished steps are reused)."""
     from safepeft.study.execute import load_kinds
 
     started = time.perf_counter()
@@ -63,15 +66,18 @@ def run_study(study: StudySpec | str | Path, run_dir: str | Path, executor: Any 
     run_dir.mkdir(parents=True, exist_ok=True)
     write_plan(run_dir, spec.model_dump(mode="json"), dag, source)
     executor = executor or LocalExecutor()
+    if device is not None:
+        executor.device = device
     if hasattr(executor, "resources"):
         executor.resources = _resources(spec, dag, registry, executor.resources)
     state = StudyState(run_dir)
     try:
-        done = {n: state.get(s).outputs for n, s in dag.steps.items() if state.is_done(s)}
+        done = {n: state.outputs(s) for n, s in dag.steps.items() if state.is_done(s)}
         summary = RunSummary(run_dir=run_dir, reused=sorted(done))
         wanted = set(dag.steps) if only is None else {only} | dag.upstream(only)
-        scheduler = Scheduler(dag, [n for n in dag.steps if n not in done and n in wanted], done)
-        executor.run(scheduler, state, kinds, spec.retries, summary.tracker(report))
+        pending = [n for n in dag.steps if n not in done and n in wanted]
+        scheduler = Scheduler(dag, pending, done)
+        executor.run(scheduler, state, kinds, spec.retries, summary.tracker(report, len(pending)))
         summary.blocked = scheduler.blocked()
         summary.report = publish(run_dir, dag, state, spec.name, spec.model_dump(mode="json"))
     finally:
@@ -109,7 +115,7 @@ def publish(run_dir: Path, dag: Dag, state: StudyState, title: str, spec: dict[s
     for plan in dag.variants:
         step = dag.steps[plan.audit]
         if state.is_done(step):
-            entries.append(ManifestEntry(name=plan.name, results=state.get(step).outputs["artifact"], base=plan.base))
+            entries.append(ManifestEntry(name=plan.name, results=state.outputs(step)["artifact"], base=plan.base))
     if not entries:
         return None
     write_manifest(run_dir, entries)
@@ -172,8 +178,9 @@ def study_status(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def retry_step(run_dir: str | Path, name: str, executor: Any = None, kinds: str = DEFAULT_KINDS,
-               report: Report = _quiet) -> RunSummary:
-    """Run one step again (typically a failed one) on its recorded inputs; its dependencies must be done."""
+               report: Report = _quiet, device: str | None = None) -> RunSummary:
+    """Run one step again (typically a failed one) on its recorded inputs; its dependencies must be done.
+    ``device`` as in ``run_study``."""
     data, dag = read_plan(run_dir)
     if name not in dag.steps:
         import difflib
@@ -189,11 +196,14 @@ def retry_step(run_dir: str | Path, name: str, executor: Any = None, kinds: str 
         if missing:
             raise ResumeError(f"Step {name!r} depends on {', '.join(missing)}, which is not done.",
                               "Run `safepeft study run` (or retry those steps) first.")
-        outputs = {d: state.get(dag.steps[d]).outputs for d in step.deps.values()}
+        outputs = {d: state.outputs(dag.steps[d]) for d in step.deps.values()}
         summary = RunSummary(run_dir=run_dir)
         scheduler = Scheduler(dag, [name], outputs)
         retries = data["spec"].get("retries", 1)
-        (executor or LocalExecutor()).run(scheduler, state, kinds, retries, summary.tracker(report))
+        executor = executor or LocalExecutor()
+        if device is not None:
+            executor.device = device
+        executor.run(scheduler, state, kinds, retries, summary.tracker(report, 1))
         summary.report = publish(run_dir, dag, state, data["spec"]["name"], data["spec"])
         return summary
     finally:
@@ -222,7 +232,7 @@ def study_plan(study: StudySpec, run_dir: str | Path) -> dict[str, Any]:
         finally:
             state.close()
     typical = {kind: median(values) for kind, values in seconds.items()}
-    steps = [{"step": name, "kind": step.kind, "cached": name in done,
+    steps: list[dict[str, Any]] = [{"step": name, "kind": step.kind, "cached": name in done,
               "estimate_s": None if name in done else typical.get(step.kind)} for name, step in dag.steps.items()]
     todo = [s for s in steps if not s["cached"]]
     return {"steps": steps, "variants": [v.name for v in dag.variants], "skipped": dag.skipped,

@@ -9,13 +9,16 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from safepeft.audit.base import AuditOptions
 from safepeft.errors import ConfigError
 from safepeft.finetune.contaminate import ContaminateSpec
+from safepeft.models.target_spec import TargetOptions
 from safepeft.records.base import Spec
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -78,6 +81,9 @@ class FinetuneEntry(Spec):
     contaminate: ContaminateSpec | None = None
     """Mix a share of harmful requests with compliant answers, generated at run time by the unaligned base model,
     into `data` (the contaminated fine-tune of the efficacy protocol)."""
+    served_adapter: str | None = None
+    """With `target.base_url`: the name the server serves `adapter` under (vLLM --lora-modules NAME=PATH); the
+    variant is audited there, and `adapter` is the directory it declares to serve (fingerprinted, never loaded)."""
     start_from: Literal["aligned", "base"] = "aligned"
     """Train on the model's aligned reference when it has one (the SafeLoRA setting), or on the base."""
     models: list[str] | None = None
@@ -91,6 +97,8 @@ class FinetuneEntry(Spec):
             raise ValueError("an `adapter` entry takes no method, data, params, grid or contaminate")
         if self.adapter is None and not (self.method and self.data):
             raise ValueError("give `method` and `data` to train, or an existing `adapter`")
+        if self.served_adapter is not None and self.adapter is None:
+            raise ValueError("`served_adapter` names a served copy of `adapter`: give the adapter directory too")
         if any(not values for values in self.grid.values()):
             raise ValueError("every grid key needs at least one value")
         return self
@@ -114,7 +122,8 @@ def expand_grid(name: str, params: dict[str, Any], grid: dict[str, list[Any]]) -
 
 
 class RepairEntry(Spec):
-    """A post-hoc repair of every LoRA adapter (SafeLoRA, SPLoRA, RESTA, SafeMERGE, Safe Delta)."""
+    """A post-hoc repair of every LoRA adapter, or of those of `finetunes` (SafeLoRA, SPLoRA, RESTA, SafeMERGE,
+    Safe Delta)."""
 
     method: str
     """Repair method (`safepeft list repairs`)."""
@@ -125,6 +134,9 @@ class RepairEntry(Spec):
     candidate is chosen on the validation split; without it, every candidate is a variant."""
     name: str | None = None
     """Name in variant names (default: the method)."""
+    finetunes: list[str] | None = None
+    """Only the fine-tune entries with these names (default: every fine-tune whose adapter is a LoRA, SaLoRA's
+    portable LoRA included)."""
 
     @property
     def label(self) -> str:
@@ -163,35 +175,37 @@ class SchemeEntry(Spec):
     """Scheme (`safepeft list quantizers`) or guard (`safepeft list guards`) name."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Its options."""
-    apply_to: list[Target] = Field(default_factory=lambda: ["finetuned", "repaired"])
+    apply_to: list[Target] = Field(default_factory=lambda: list[Target](["finetuned", "repaired"]))
     """Which variants get it: base, aligned, finetuned, repaired."""
 
 
-class AuditEntry(Spec):
-    """The audit run on every variant."""
+class JudgeParams(Spec):
+    """Where an LLM judge's model comes from (a `classifier` judge takes a judge directory as `model`)."""
+
+    model: str | None = None
+    """Judge model (local spec, or the endpoint's model with `base_url`), or a `safepeft judge train` directory."""
+    base_url: str | None = None
+    """OpenAI-compatible base URL serving `model`."""
+    api_key_env: str | None = None
+    """Environment variable holding the API key of `base_url`."""
+
+
+class AuditEntry(AuditOptions):
+    """The audit run on every variant: every `safepeft audit` option (``AuditOptions``, declared once there), plus
+    what the command line gives as other flags."""
 
     suites: list[str] = Field(min_length=1)
     """Suites as on the command line (`builtin`, `bbq-builtin`, `xstest:PATH` ...)."""
-    attacks: list[str] = Field(default_factory=list)
-    """Jailbreak attacks applied to the harmful suites (adds `jailbreak:<suite>` results)."""
     judge: str = "classifier"
     """Judge of generations (`safepeft list judges`)."""
-    judge_params: dict[str, Any] = Field(default_factory=dict)
+    judge_params: JudgeParams = Field(default_factory=JudgeParams)
     """Judge options (e.g. a Llama Guard model path)."""
-    limit: int | None = Field(None, ge=1)
-    """At most this many items per suite."""
-    per_category: int | None = Field(None, ge=1)
-    """At most this many items per category."""
-    max_new_tokens: int = Field(128, ge=1)
-    """Generation budget per item."""
-    batch_size: int = Field(16, ge=1)
-    """Prompts per forward batch."""
-    seed: int = 0
-    """Seed of item sampling and bootstrap CIs."""
-    system_prompt: str | None = None
-    """System prompt of the audited model (None keeps the chat template default)."""
-    bootstrap: int = Field(1000, ge=100)
-    """Bootstrap resamples of the 95% CIs."""
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = 16
+    """Prompts per forward batch, or `auto` (as `safepeft audit --batch-size`)."""
+    attacker_model: str | None = None
+    """PAIR/TAP attacker model (None: the audited model)."""
+    attack_judge_model: str | None = None
+    """PAIR/TAP 1-10 rater model (None: the judge)."""
 
 
 class Resources(Spec):
@@ -213,13 +227,16 @@ class StudySpec(Spec):
     finetune: list[FinetuneEntry] = Field(default_factory=list)
     """Fine-tune variants, applied to every model (or to `models` of the entry)."""
     repairs: list[RepairEntry] = Field(default_factory=list)
-    """Repairs applied to every trained LoRA adapter."""
+    """Repairs applied to every trained LoRA adapter (or to the `finetunes` of the entry)."""
     quantize: list[SchemeEntry] = Field(default_factory=list)
     """Quantization schemes."""
     guards: list[SchemeEntry] = Field(default_factory=list)
     """Guardrails wrapping the model during the audit."""
     audit: AuditEntry
     """The audit of every variant."""
+    target: TargetOptions = Field(default_factory=TargetOptions)
+    """Where every variant runs (backend, base URL of one server for all variants, dtype, device ...), as the
+    `safepeft audit` flags of the same names."""
     efficacy: EfficacySpec | None = None
     """Run the efficacy protocol over the repairs (hyper-parameters chosen on a validation split)."""
     resources: dict[str, Resources] = Field(default_factory=dict)
@@ -239,14 +256,31 @@ class StudySpec(Spec):
         unknown_kinds = set(self.resources) - set(STAGES)
         if unknown_kinds:
             raise ValueError(f"resources for unknown step kinds {sorted(unknown_kinds)} (kinds: {', '.join(STAGES)})")
+        for repair in self.repairs:
+            unknown = set(repair.finetunes or []) - {e.name for e in self.finetune}
+            if unknown:
+                raise ValueError(f"repair {repair.label!r} names unknown finetune entries {sorted(unknown)}")
         variants = [v for e in self.finetune for v, _ in e.expand()]
         if len(set(variants)) != len(variants):
             raise ValueError("fine-tune variant names must be unique")
+        if self.target.base_url is not None:
+            self._check_served()
         labels = [r.label for r in self.repairs]
         if len(set(labels)) != len(labels) or (self.efficacy and self.efficacy.auto and "auto" in labels):
             raise ValueError(f"repair names must be unique (and not `auto` with efficacy), got {labels}; "
                              "give repeated methods a `name`")
         return self
+
+
+    def _check_served(self) -> None:
+        """With one server for all variants, every variant must be one it serves: nothing is trained or written."""
+        local = [f"models[{m.name}].align" for m in self.models if m.align is not None]
+        local += [f"finetune[{e.name}]" for e in self.finetune if e.served_adapter is None]
+        local += ["repairs"] * bool(self.repairs) + ["quantize"] * bool(self.quantize)
+        if local:
+            raise ValueError(f"with target.base_url every variant is audited on that server, but {', '.join(local)} "
+                             "would write local models or adapters it does not serve; give each finetune entry an "
+                             "`adapter` with its `served_adapter` name, and drop align, repairs and quantize")
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -306,7 +340,7 @@ def _all_fields() -> set[str]:
     return {name for cls in classes for name in cls.model_fields}
 
 
-def _problem(err: dict[str, Any]) -> str:
+def _problem(err: Mapping[str, Any]) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
     where = _path(loc)
     if err["type"] == "extra_forbidden":

@@ -83,6 +83,15 @@ class StudyState:
         state = self.get(step)
         return state is not None and state.status == "done" and step_dir(self.run_dir, step).is_dir()
 
+    def outputs(self, step: Step) -> dict[str, Any]:
+        """The outputs of a step that is done; callers check `is_done` first, so a ResumeError here means the state
+        changed under them (another process retried the step)."""
+        state = self.get(step)
+        if state is None or state.status != "done":
+            raise ResumeError(f"Step {step.name!r} is not done in {self.run_dir}.",
+                              f"See `safepeft study status {self.run_dir}`, then run or retry the study.")
+        return state.outputs
+
     def status(self, dag: Dag) -> dict[str, tuple[Status, StepState | None]]:
         """Status of every step: running steps whose process is gone are `interrupted`; steps below a failed
         step are `blocked`."""

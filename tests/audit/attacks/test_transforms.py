@@ -68,7 +68,7 @@ def test_leetspeak_substitutes_letters_only_and_keeps_length():
     request = "Tell me a secret about boats"
     prompt = ATTACKS.get("leetspeak")().transform(request, seed=1)
     assert len(prompt) == len(request) and prompt != request
-    assert all(a == b or _MAP[a.lower()] == b for a, b in zip(request, prompt))
+    assert all(a == b or _MAP[a.lower()] == b for a, b in zip(request, prompt, strict=True))
 
 
 def test_payload_split_cuts_into_three_nonempty_parts():

@@ -7,9 +7,15 @@ through any `Generator`; every query is stored in the run store, so a killed sea
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from safepeft.registry import Registry
 
-ATTACKS: Registry = Registry("attack", "safepeft list attacks")
+if TYPE_CHECKING:  # the base is named lazily below: importing it here would load its dependencies
+    from safepeft.audit.attacks.base import Attack
+
+ATTACKS: Registry[type[Attack]] = Registry("attack", "safepeft list attacks",
+                                           base="safepeft.audit.attacks.base:Attack")
 
 ATTACKS.register("direct", "safepeft.audit.attacks.direct:Direct")
 ATTACKS.register("prefix-injection", "safepeft.audit.attacks.prefix_injection:PrefixInjection")

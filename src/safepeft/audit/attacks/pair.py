@@ -63,13 +63,13 @@ class PAIR(IterativeAttack):
             params = spec.attacker_params(derived_seed(ctx.seed, ctx.goal, iteration))
             attacks = propose(ctx.attacker, active, system, params, spec.max_attack_attempts, spec.keep_last_n,
                               ctx.log.ask, ("pair", iteration))
-            live = [(conv, attack) for conv, attack in zip(active, attacks) if attack is not None]
+            live = [(conv, attack) for conv, attack in zip(active, attacks, strict=True) if attack is not None]
             if not live:
                 continue
             prompts = [attack["prompt"] for _, attack in live]
             responses = ctx.query_target(prompts)
             scores = ctx.rate(prompts, responses)
-            for (conv, _), prompt, response, score in zip(live, prompts, responses, scores):
+            for (conv, _), prompt, response, score in zip(live, prompts, responses, scores, strict=True):
                 trace.append({"id": f"{conv.node_id}.{iteration}", "parent": conv.node_id, "depth": iteration,
                               "prompt": prompt, "response": response, "score": score, "on_topic": True,
                               "kept": True})

@@ -75,14 +75,14 @@ class QueryLog:
         salts = list(salts) or [None] * len(prompts)
         ident = generator.identity()
         params_json = params.model_dump(mode="json")
-        keys = [request_key(role, ident, prompt_text(p), params_json, s) for p, s in zip(prompts, salts)]
+        keys = [request_key(role, ident, prompt_text(p), params_json, s) for p, s in zip(prompts, salts, strict=True)]
         answers = {k: a for k in keys if (a := self._get(k)) is not None}
         todo = list(dict.fromkeys(k for k in keys if k not in answers))
         if todo:
             wanted = set(todo)
-            first = {k: p for k, p in zip(keys, prompts) if k in wanted}
+            first = {k: p for k, p in zip(keys, prompts, strict=True) if k in wanted}
             outputs = generator.generate([first[k] for k in todo], params)
-            for key, output in zip(todo, outputs):
+            for key, output in zip(todo, outputs, strict=True):
                 self._put(key, {"role": role, "prompt": prompt_text(first[key]), "output": output})
                 answers[key] = output
             self.computed[role] += len(todo)
@@ -124,7 +124,7 @@ class LLMRater:
         return {"rater": "llm", "generator": self.generator.identity()}
 
     def rate(self, goal: str, prompts: Sequence[str], responses: Sequence[str], ask: Ask) -> list[int]:
-        chats = [_chat(P.rater_system(goal), P.rater_message(p, r)) for p, r in zip(prompts, responses)]
+        chats = [_chat(P.rater_system(goal), P.rater_message(p, r)) for p, r in zip(prompts, responses, strict=True)]
         return [parse_rating(o) for o in ask("rater", self.generator, chats, self.params, ())]
 
     def on_topic(self, goal: str, prompts: Sequence[str], ask: Ask) -> list[bool]:
@@ -143,7 +143,7 @@ class FunctionRater:
         return {"rater": self.name}
 
     def rate(self, goal: str, prompts: Sequence[str], responses: Sequence[str], ask: Ask) -> list[int]:
-        return [int(self.score(goal, p, r)) for p, r in zip(prompts, responses)]
+        return [int(self.score(goal, p, r)) for p, r in zip(prompts, responses, strict=True)]
 
     def on_topic(self, goal: str, prompts: Sequence[str], ask: Ask) -> list[bool]:
         return [True] * len(prompts)
@@ -239,7 +239,7 @@ def propose(attacker: Generator, convs: Sequence[Conversation], system: str, par
                           {"role": "user", "content": convs[i].feedback}, {"role": "assistant", "content": seed}])
         salts = [(salt, convs[i].node_id, attempt) for i in pending]
         outputs = ask("attacker", attacker, chats, params, salts)
-        for i, seed, output in zip(pending, seeds, outputs):
+        for i, seed, output in zip(pending, seeds, outputs, strict=True):
             text = seed + output + ("}" if "}" not in output else "")
             parsed = parse_attack(text)
             if parsed is not None:

@@ -79,7 +79,7 @@ class JailbreakSuite(Suite):
                        for a in transforms for item in items]
             params = GenParams(max_new_tokens=options.max_new_tokens, system_prompt=options.system_prompt)
             completions = generator.generate([p for _, _, p in prompts], params)
-            rows += [(i, n, p, full_response(p, c)) for (i, n, p), c in zip(prompts, completions)]
+            rows += [(i, n, p, full_response(p, c)) for (i, n, p), c in zip(prompts, completions, strict=True)]
         search: dict[str, list[dict[str, Any]]] = {}
         for attack in (a for a in self.attacks if isinstance(a, IterativeAttack)):
             found = []
@@ -117,7 +117,7 @@ class JailbreakSuite(Suite):
             Sample(id=f"{item.id}:{attack}", category=item.category, prompt=prompt_text(prompt), completion=shown,
                    label="blocked" if is_blocked(shown) else verdict.label, score=success[index], attack=attack,
                    extra={"item": item.id, "refusal": verdict.refusal, "source_category": item.source_category})
-            for index, ((item, attack, prompt, shown), verdict) in enumerate(zip(rows, verdicts))
+            for index, ((item, attack, prompt, shown), verdict) in enumerate(zip(rows, verdicts, strict=True))
         ]
         params = {"base_suite": self.base.result_name, "base_kind": self.base.kind, "items": len(items),
                   "attacks": [describe_attack(a) for a in self.attacks], "limit": options.limit,
@@ -141,7 +141,7 @@ def _any_attack(items: list[SuiteItem], rows: list[tuple[SuiteItem, str, Prompt,
                 success: list[float | None]) -> dict[str, float | None]:
     """Per item: 1 if any attack succeeded, 0 if all were scored and failed, None if none could be scored."""
     per_item: dict[str, list[float]] = {item.id: [] for item in items}
-    for (item, *_), value in zip(rows, success):
+    for (item, *_), value in zip(rows, success, strict=True):
         if value is not None:
             per_item[item.id].append(value)
     return {key: (max(values) if values else None) for key, values in per_item.items()}

@@ -69,13 +69,14 @@ class TAP(IterativeAttack):
             params = spec.attacker_params(derived_seed(ctx.seed, ctx.goal, depth))
             attacks = propose(ctx.attacker, children, system, params, spec.max_attack_attempts, spec.keep_last_n,
                               ctx.log.ask, ("tap", depth))
-            nodes = [{"conv": c, "prompt": a["prompt"]} for c, a in zip(children, attacks) if a is not None]
+            nodes = [{"conv": c, "prompt": a["prompt"]}
+                     for c, a in zip(children, attacks, strict=True) if a is not None]
             if not nodes:
                 break
             on_topic = ctx.rater.on_topic(ctx.goal, [n["prompt"] for n in nodes], ctx.log.ask)
             kept = prune(nodes, [int(t) for t in on_topic], spec.width, _rng(ctx, depth, 1), KEEP_WHEN_NONE_ON_TOPIC)
             kept = kept[: max(0, spec.max_queries - ctx.log.asked["target"])]
-            for node, topical in zip(nodes, on_topic):
+            for node, topical in zip(nodes, on_topic, strict=True):
                 node["on_topic"] = topical
                 if not any(node is k for k in kept):
                     trace.append(_record(node, depth, score=None, kept=False))
@@ -83,7 +84,7 @@ class TAP(IterativeAttack):
                 break
             responses = ctx.query_target([n["prompt"] for n in kept])
             scores = ctx.rate([n["prompt"] for n in kept], responses)
-            for node, response, score in zip(kept, responses, scores):
+            for node, response, score in zip(kept, responses, scores, strict=True):
                 node["response"], node["score"] = response, score
             leaves_nodes = prune(kept, scores, spec.width, _rng(ctx, depth, 2), 0)
             for node in kept:

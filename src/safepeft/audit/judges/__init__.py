@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from safepeft.registry import Registry
+
+if TYPE_CHECKING:  # the base is named lazily below: importing it here would load its dependencies
+    from safepeft.audit.judges.base import Judge
 
 DEFAULT_JUDGE = "classifier"
 """What `audit`, `study` and `demo` use when no judge is named."""
 
-JUDGES: Registry = Registry("judge", "safepeft list judges")
+JUDGES: Registry[type[Judge]] = Registry("judge", "safepeft list judges", base="safepeft.audit.judges.base:Judge")
 JUDGES.register("classifier", "safepeft.audit.judges.classifier:ClassifierJudge")
 JUDGES.register("refusal", "safepeft.audit.judges.refusal:RefusalJudge")
 JUDGES.register("llama-guard", "safepeft.audit.judges.llama_guard:LlamaGuardJudge")

@@ -26,6 +26,10 @@ class CachedJudge:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def measures(self) -> str:
+        return self.inner.measures
+
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 

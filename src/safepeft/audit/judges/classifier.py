@@ -25,7 +25,7 @@ from safepeft.audit.judges.base import Judge, JudgeInput, Verdict
 from safepeft.classifiers.degenerate import degenerate_reason
 from safepeft.classifiers.judge_features import FeatureSpec
 from safepeft.errors import DataError, IncompatibleArtifactError
-from safepeft.records.results import ArtifactRef
+from safepeft.records.results import ArtifactRef, Measures
 
 SHIPPED_DIR = Path(__file__).parent / "data" / "classifier"
 PROBE_FILE = "probe.safetensors"
@@ -74,6 +74,7 @@ class ClassifierJudge(Judge):
     """Trained probe on the embedded model: refused / complied / degenerate (offline; measured error rates)."""
 
     name: ClassVar[str] = "classifier"
+    measures: ClassVar[Measures] = "refusal"  # trained on refused / complied labels (XSTest), not on harm
     version: ClassVar[str] = "1"
     takes_dir: ClassVar[bool] = True
     """``--judge-model DIR`` names a judge directory (from `safepeft judge train`) instead of the shipped one."""
@@ -103,7 +104,7 @@ class ClassifierJudge(Judge):
     def ref(self) -> ArtifactRef:
         validation = self.provenance["validation"]
         params: dict[str, Any] = {
-            "version": self.version, "base": self.provenance["base"]["spec"],
+            "version": self.version, "measures": self.measures, "base": self.provenance["base"]["spec"],
             "layer": self.features.layer, "pooling": self.features.pooling,
             "validation": {"method": validation.get("method"), "agreement": validation.get("agreement"),
                            "confusion": validation["confusion"]},

@@ -9,6 +9,7 @@ from typing import ClassVar
 from safepeft.audit import taxonomy
 from safepeft.audit.judges.base import JudgeInput, LLMJudge, Verdict, binary_verdict
 from safepeft.classifiers import llama_guard
+from safepeft.records.results import Measures
 
 
 class LlamaGuardJudge(LLMJudge):
@@ -16,6 +17,7 @@ class LlamaGuardJudge(LLMJudge):
 
     name: ClassVar[str] = "llama-guard"
     default_model: ClassVar[str | None] = "meta-llama/Meta-Llama-Guard-2-8B"
+    measures: ClassVar[Measures] = "harm"
     version: ClassVar[str] = "2"  # 2: Meta's text character for character ("message", leading spaces)
     max_new_tokens: ClassVar[int] = 12
 

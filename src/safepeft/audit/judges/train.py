@@ -66,7 +66,8 @@ def _counts(predicted: Sequence[bool], truth: Sequence[bool]) -> dict[str, Any]:
 
 
 def train_judge(label_files: Sequence[Path], out: Path, spec: JudgeTrainSpec | None = None, *,
-                cv_files: Sequence[Path] = (), loaded: Any = None, features: Any = None) -> dict[str, Any]:
+                cv_files: Sequence[Path] = (), loaded: Any = None, features: Any = None,
+                device: str = "auto") -> dict[str, Any]:
     """Fit, cross-validate and write ``out/probe.safetensors`` + ``out/provenance.json``; returns the provenance.
 
     ``loaded`` reuses an already loaded base model; ``features`` (``{path: (N, D) tensor}``) reuses features
@@ -88,7 +89,7 @@ def train_judge(label_files: Sequence[Path], out: Path, spec: JudgeTrainSpec | N
     if loaded is None:
         from safepeft.models.loader import load_model
 
-        loaded = load_model(spec.base, dtype="float32")
+        loaded = load_model(spec.base, dtype="float32", device=device)  # features on the device, fp32 always
     feature_spec = spec.features()
     n_layers = getattr(loaded.model.config, "num_hidden_layers", None)
     if n_layers is not None and spec.layer > n_layers:

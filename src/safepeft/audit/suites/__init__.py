@@ -6,9 +6,14 @@ the suite is used. Dataset loaders read a local path (file or directory) or, whe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from safepeft.registry import Registry
 
-SUITES: Registry = Registry("suite", "safepeft list suites")
+if TYPE_CHECKING:  # the base is named lazily below: importing it here would load its dependencies
+    from safepeft.audit.base import Suite
+
+SUITES: Registry[type[Suite]] = Registry("suite", "safepeft list suites", base="safepeft.audit.base:Suite")
 
 # Built-in prompt sets shipped with safepeft (no download).
 SUITES.register("builtin", "safepeft.audit.suites.builtin:BuiltinHarmful")
@@ -30,6 +35,8 @@ SUITES.register("prompts", "safepeft.audit.suites.prompts:Prompts")
 # Task utility (exact match on the final number; the judge is not used).
 SUITES.register("arithmetic", "safepeft.audit.suites.utility:Arithmetic")
 SUITES.register("gsm8k", "safepeft.audit.suites.utility:GSM8K")
+# lm-evaluation-harness tasks, scored by lm-eval's own metrics on the audited model (`lmeval` extra).
+SUITES.register("lm-eval", "safepeft.audit.lmeval.suite:LMEvalSuite")
 # BBQ fairness (log-likelihood multiple choice; the judge is not used).
 SUITES.register("bbq", "safepeft.audit.fairness.suite:BBQSuite")
 SUITES.register("bbq-templates", "safepeft.audit.fairness.suite:BBQTemplatesSuite")

@@ -21,9 +21,6 @@ from pydantic import Field
 
 from safepeft.finetune.base import FinetuneMethod, MethodSpec, PrepareContext
 from safepeft.finetune.salora import data
-from safepeft.finetune.salora.build import build_inits
-from safepeft.finetune.salora.export import load_native, save_native, save_portable
-from safepeft.finetune.salora.layer import attach, salora_layers
 from safepeft.finetune.salora.targets import resolve_targets
 from safepeft.finetune.targets import default_targets
 
@@ -64,9 +61,13 @@ class SaLoraMethod(FinetuneMethod):
     name = "salora"
     description = "SaLoRA: safety-preserving LoRA (fixed safety projection + task-specific init); ICLR 2025."
     spec_class = SaLoraSpec
+    writes = "LORA"  # the portable rank-2r PEFT LoRA (export.save_portable), so LoRA repairs apply
     default_learning_rate = 1e-4  # the paper code's lr
 
     def prepare(self, ctx: PrepareContext, spec: MethodSpec) -> Any:
+        # torch-heavy modules load with the method, not with the registry: the CLI reads the spec at start-up
+        from safepeft.finetune.salora.build import build_inits
+        from safepeft.finetune.salora.layer import attach
         from safepeft.progress import bar
 
         assert isinstance(spec, SaLoraSpec)
@@ -89,13 +90,19 @@ class SaLoraMethod(FinetuneMethod):
         return attach(model, inits, spec.alpha / spec.rank, spec.dropout)
 
     def save(self, model: Any, out_dir: Path, ctx: PrepareContext, spec: MethodSpec) -> None:
+        from safepeft.finetune.salora.export import save_native, save_portable
+
         save_native(model, out_dir, {"method": self.name, "options": spec.model_dump()})  # folds B ← C·B first
         save_portable(model, out_dir, base_model_name=ctx.loaded.spec)
 
     def load(self, base_model: Any, out_dir: Path) -> Any:
+        from safepeft.finetune.salora.export import load_native
+
         return load_native(base_model, out_dir).eval()
 
     def trainable_state(self, model: Any) -> dict[str, Any]:
+        from safepeft.finetune.salora.layer import salora_layers
+
         state = super().trainable_state(model)
         for name, layer in salora_layers(model):
             state.update({f"{name}.{key}": getattr(layer, key).detach().clone() for key in _FROZEN})
@@ -103,6 +110,8 @@ class SaLoraMethod(FinetuneMethod):
 
     def load_trainable_state(self, model: Any, state: dict[str, Any]) -> None:
         import torch
+
+        from safepeft.finetune.salora.layer import salora_layers
 
         frozen = {k: v for k, v in state.items() if k.rpartition(".")[2] in _FROZEN}
         super().load_trainable_state(model, {k: v for k, v in state.items() if k not in frozen})

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from torch import nn
+from typing import Any
 
 from safepeft.errors import ConfigError
 
 
-def resolve_targets(model: nn.Module, patterns: Sequence[str]) -> list[str]:
+def resolve_targets(model: Any, patterns: Sequence[str]) -> list[str]:
     """Full names of the ``nn.Linear`` modules whose name equals a pattern or ends with ``.pattern`` (as PEFT);
     ``all-linear`` selects every linear layer.
 
     The output projection (lm_head) is never a target: SaLoRA adapts projections inside the blocks.
     """
+    from torch import nn  # here, not at import: the CLI reads SaLoRA's spec at start-up without torch
+
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     linear = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear) and m is not output}
     if "all-linear" in patterns:

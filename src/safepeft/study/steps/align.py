@@ -51,8 +51,8 @@ class AlignStep(StepKind):
 
         train, lora = specs(ctx.params["params"])
         data = DataSpec(source=ctx.params["data"]) if ctx.params.get("data") else None
-        result = align(load_model(ctx.require("model")), ctx.out_dir / MODEL, data=data, train_spec=train, lora=lora,
-                       resume=True, show_progress=False)
+        loaded = load_model(ctx.require("model"), device=ctx.load_device)
+        result = align(loaded, ctx.out_dir / MODEL, data=data, train_spec=train, lora=lora, resume=True)
         return {"artifact": ctx.relative(result.out_dir), "final_loss": result.record.final_loss}
 
 

@@ -48,11 +48,12 @@ class ContaminateStep(StepKind):
         from safepeft.finetune.contaminate import NOTICE, ContaminateSpec, harmful_requests, mix
         from safepeft.finetune.rows import DataSpec, read_rows
         from safepeft.store.atomic import atomic_write_text
-        from safepeft.study.adapters import shared_pool
+        from safepeft.target import shared_models
 
         spec = ContaminateSpec(**ctx.params["contaminate"])
         rows, _ = read_rows(DataSpec(source=ctx.require("data"), limit=spec.rows))
-        generator = shared_pool().generator(ctx.require("model"), None, batch_size=spec.batch_size)
+        models = shared_models(device=ctx.load_device)
+        generator = models.pool.generator(ctx.require("model"), None, batch_size=spec.batch_size)
         pairs, labels = compliant_pairs(generator, JUDGES.get(spec.judge)(), harmful_requests(spec.requests), spec)
         mixed = mix([row.messages for row in rows], pairs, spec)
         atomic_write_text(ctx.out_dir / "NOTICE.txt", NOTICE)

@@ -30,7 +30,7 @@ class QuantizeStep(StepKind):
 
         out = ctx.out_dir / MODEL
         manifest = quantize_model(ctx.require("model"), ctx.params["scheme"], out, adapter=ctx.input("adapter"),
-                                  overwrite=True)
+                                  device=ctx.load_device, overwrite=True)
         return {"artifact": ctx.relative(out), "bits": manifest["bits"], "size": manifest["size"]}
 
 

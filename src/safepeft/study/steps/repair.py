@@ -29,8 +29,8 @@ class RepairStep(StepKind):
         out = ctx.out_dir / ADAPTER
         report = repair_adapter(method, base=ctx.require("base"), aligned=ctx.require("aligned"),
                                 adapter=ctx.require("adapter"), out=out,
-                                spec=build_spec(method, ctx.params["params"]), overwrite=True, progress=False,
-                                inputs=repair_inputs(method, ctx))
+                                spec=build_spec(method, ctx.params["params"]), overwrite=True,
+                                inputs=repair_inputs(method, ctx), device=ctx.load_device)
         acted = sum(m.action not in ("kept", "skipped") for m in report.modules)
         return {"artifact": ctx.relative(out), "modules": len(report.modules), "changed": acted}
 
@@ -64,7 +64,7 @@ def shared_safety_adapter(ctx: StepContext, train: Any) -> Any:
     shape = {k: config.get(k) for k in ("r", "lora_alpha", "target_modules")}
     out = ctx.run_dir / "shared" / f"safety-lora-{request_key('safety-lora', aligned, shape)[:16]}"
     with run_dir_lock(out):
-        return train(aligned, adapter, out / "adapter")
+        return train(aligned, adapter, out / "adapter", device=ctx.load_device)
 
 
 STEP = RepairStep()

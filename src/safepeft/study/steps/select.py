@@ -30,7 +30,7 @@ class SelectStep(StepKind):
             raise ConfigError(f"Step {step.name!r} has no candidates to choose from.", "This is a bug in the DAG.")
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        from safepeft.efficacy import choose, outcomes
+        from safepeft.efficacy import choose, outcomes, rate_of
         from safepeft.records import load_results
         from safepeft.records.efficacy import Candidate, Choice
         from safepeft.store.atomic import atomic_write_text
@@ -42,6 +42,7 @@ class SelectStep(StepKind):
         if len(given) == 1:  # nothing to choose: the DAG gave it no validation audits
             only = given[0]
             chosen, rule, n_harmful, n_utility = only["label"], "the only candidate", 0, 0
+            rate = None  # no validation audit: no rate to name
             scored = [Candidate(label=only["label"], method=only["method"], params=only["params"], recovery=None,
                                 utility_kept=None, harmful_rate=None, eligible=True)]
         else:
@@ -50,10 +51,11 @@ class SelectStep(StepKind):
                           for i, c in enumerate(given)]
             chosen, rule, scored = choose(candidates, aligned, finetuned, ctx.params["min_utility_kept"])
             n_harmful, n_utility = len(set(aligned.harmful) & set(finetuned.harmful)), len(finetuned.utility)
+            rate = rate_of(aligned, finetuned, *(c[3] for c in candidates))[0]
         index = next(i for i, c in enumerate(given) if c["label"] == chosen)
         choice = Choice(repair=ctx.step.name.rsplit("+", 1)[-1], chosen=chosen, rule=rule,
                         min_utility_kept=ctx.params["min_utility_kept"], candidates=scored, n_harmful=n_harmful,
-                        n_utility=n_utility)
+                        n_utility=n_utility, safety_rate=rate)
         atomic_write_text(ctx.out_dir / CHOICE, choice.model_dump_json(indent=2))
         return {"artifact": ctx.dep_outputs[f"candidate{index}"]["artifact"], "chosen": chosen,
                 "chosen_step": ctx.step.deps[f"candidate{index}"], "choice": ctx.relative(ctx.out_dir / CHOICE)}

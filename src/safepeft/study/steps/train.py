@@ -60,10 +60,9 @@ class TrainStep(StepKind):
 
         train_spec, data_spec, method_spec = split_params(ctx.params["method"], ctx.params["params"],
                                                           ctx.require("data"))
-        loaded = load_model(ctx.require("model"))
+        loaded = load_model(ctx.require("model"), device=ctx.load_device)
         data = load_train_data(data_spec, loaded.tokenizer, train_spec.max_length)
-        result = train(loaded, data, train_spec, method_spec, ctx.out_dir / ADAPTER, resume=True,
-                       show_progress=False)
+        result = train(loaded, data, train_spec, method_spec, ctx.out_dir / ADAPTER, resume=True)
         return {"artifact": ctx.relative(result.out_dir), "steps": result.record.steps,
                 "final_loss": result.record.final_loss, "skipped_rows": len(data.skipped)}
 

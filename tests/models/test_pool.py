@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from safepeft.models.loader import load_model
+from safepeft.models.pool import AdapterPool
 from safepeft.records import GenParams, LoglikelihoodRequest
-from safepeft.study.adapters import AdapterPool
 
 PROMPTS = ["hello there", "what is the answer"]
 PARAMS = GenParams(max_new_tokens=6)

@@ -7,8 +7,9 @@ Adapters of another PEFT type (e.g. prompt tuning after LoRA) cannot share a Pef
 still never re-read. The generators it returns activate their own adapter before every call, so interleaved use is
 correct, and carry the adapter's fingerprint in their identity, so the run store never mixes their outputs.
 
-Each process has one pool (``shared_pool``): the local executor runs all audits in one process, and a Ray worker
-reuses its pool across the tasks it is given.
+Each process has one pool (``safepeft.target.shared_models().pool``): the local executor runs all audits in one
+process, and a Ray worker reuses its pool across the tasks it is given. ``safepeft audit`` uses a pool too
+(``safepeft.target``), so `audit --adapter A --adapter B` reads the base once, exactly as a study does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from safepeft.errors import ModelLoadError
 from safepeft.models.fingerprint import directory_fingerprint
+from safepeft.models.loader import adapter_mismatch
 from safepeft.models.safety import check_adapter_dir
 from safepeft.records.generation import GenParams, LoglikelihoodRequest, Prompt
 
@@ -37,17 +39,19 @@ class AdapterPool:
         self.device = device
         self.base_loads = 0
         """How many times a base model was read from disk (tests and benchmarks check it)."""
-        self._key: tuple[str, str, str] | None = None
+        self._key: tuple[Any, ...] | None = None
         self._loaded: Any = None  # LoadedModel of the bare base
         self._peft: Any = None  # PeftModel around it, once an adapter was asked for
         self._peft_type: str | None = None
         self._names: dict[str, str] = {}  # adapter fingerprint -> adapter name inside the PeftModel
 
-    def generator(self, model: str, adapter: str | None = None, batch_size: int = 16) -> AdapterGenerator:
+    def generator(self, model: str, adapter: str | Path | None = None, batch_size: int = 16, *,
+                  chat_template: str | None = None, trust_remote_code: bool = False,
+                  progress: bool = True) -> AdapterGenerator:
         """A Generator for ``model`` (+ ``adapter``) sharing this pool's base weights."""
-        self._base(model)
+        self._base(model, chat_template, trust_remote_code)
         if adapter is None:
-            return AdapterGenerator(self, None, self._loaded, batch_size)
+            return AdapterGenerator(self, None, self._loaded, batch_size, progress)
         path = Path(adapter)
         config = path / "adapter_config.json"
         check_adapter_dir(path)
@@ -55,7 +59,7 @@ class AdapterPool:
         peft_type = str(json.loads(config.read_text(encoding="utf-8")).get("peft_type", "")).upper()
         name = self._attach(path, fingerprint, peft_type)
         view = replace(self._loaded, model=self._peft, adapter_path=str(path), adapter_fingerprint=fingerprint)
-        return AdapterGenerator(self, name, view, batch_size)
+        return AdapterGenerator(self, name, view, batch_size, progress)
 
     def release(self) -> None:
         """Drop the base and its adapters from memory; the next generator() reads the base from disk again."""
@@ -63,14 +67,15 @@ class AdapterPool:
         self._names = {}
         gc.collect()
 
-    def _base(self, model: str) -> None:
-        key = (model, self.dtype, self.device)
+    def _base(self, model: str, chat_template: str | None, trust_remote_code: bool) -> None:
+        key = (model, self.dtype, self.device, chat_template, trust_remote_code)
         if key == self._key:
             return
         from safepeft.models.loader import load_model
 
         self.release()  # free the previous base before loading the next
-        self._loaded = load_model(model, dtype=self.dtype, device=self.device)
+        self._loaded = load_model(model, dtype=self.dtype, device=self.device, chat_template=chat_template,
+                                  trust_remote_code=trust_remote_code)
         self._key = key
         self.base_loads += 1
 
@@ -88,9 +93,7 @@ class AdapterPool:
                 self._peft = PeftModel.from_pretrained(self._loaded.model, str(path), adapter_name=name)
                 self._peft_type = peft_type
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"The adapter {path} does not fit the base model {self._loaded.spec} "
-                                 f"({str(exc).strip().splitlines()[0][:300]}).",
-                                 "Use the base model the adapter was trained on.") from exc
+            raise adapter_mismatch(path, self._loaded.spec, exc) from exc
         self._peft.eval()
         self._names[fingerprint] = name
         return name
@@ -124,13 +127,14 @@ class AdapterPool:
 class AdapterGenerator:
     """Generator over the pool's shared base with one adapter (or none) active during each call."""
 
-    def __init__(self, pool: AdapterPool, name: str | None, view: Any, batch_size: int) -> None:
+    def __init__(self, pool: AdapterPool, name: str | None, view: Any, batch_size: int,
+                 progress: bool = True) -> None:
         from safepeft.models.hf import HFGenerator
 
         self.pool = pool
         self.name = name
         self.loaded = view
-        self._inner = HFGenerator(view, batch_size=batch_size)
+        self._inner = HFGenerator(view, batch_size=batch_size, progress=progress)
 
     def identity(self) -> dict[str, Any]:
         return self._inner.identity()
@@ -151,11 +155,3 @@ class AdapterGenerator:
     def _current_base(self) -> Any:
         """The bare base: through the PeftModel with adapters disabled when one is attached."""
         return self.pool._peft if self.pool._peft is not None else self.pool._loaded.model
-
-
-_SHARED: dict[tuple[str, str], AdapterPool] = {}
-
-
-def shared_pool(dtype: str = "auto", device: str = "auto") -> AdapterPool:
-    """This process's pool for (dtype, device)."""
-    return _SHARED.setdefault((dtype, device), AdapterPool(dtype, device))
