@@ -65,21 +65,23 @@ class Models:
         """The audited targets' pool when ``target`` loads like them, else a pool of its own (dtype/device)."""
         if (target.dtype, target.device) == (self.pool.dtype, self.pool.device):
             return self.pool
-        return self.aux_pool((target.dtype, target.device))
+        return self.aux_pool(None, target.dtype, target.device)
 
-    def aux_pool(self, key: tuple[Any, ...]) -> AdapterPool:
-        """A pool of its own for an auxiliary model, so loading a judge never evicts the audited base."""
+    def aux_pool(self, spec: str | None, dtype: str, device: str) -> AdapterPool:
+        """The pool of one auxiliary model (judge, guard, attacker), so loading it never evicts the audited base;
+        a judge and a guard with the same spec share it."""
+        key = (spec, dtype, device)
         if key in self._aux:
             self._aux.move_to_end(key)
         else:
-            self._aux[key] = AdapterPool(*key[-2:])
+            self._aux[key] = AdapterPool(dtype, device)
             while len(self._aux) > AUX_MODELS:
                 self._aux.popitem(last=False)[1].release()
         return self._aux[key]
 
     def loaded(self, spec: str, like: TargetSpec) -> Any:
         """``spec`` loaded bare (no adapter), once: the model a guard scores with."""
-        pool = self.aux_pool((spec, like.trust_remote_code, like.dtype, like.device))
+        pool = self.aux_pool(spec, like.dtype, like.device)
         return pool.generator(spec, None, trust_remote_code=like.trust_remote_code).loaded
 
     def release(self) -> None:
@@ -108,7 +110,7 @@ def open_target(target: TargetSpec, models: Models, *, aux: bool = False,
     if target.adapter is not None and is_model_dir(target.adapter):
         # Weight-writing repairs (RESTA, Safe Delta) output a whole model: it is audited as the model itself.
         target = target.model_copy(update={"model": target.adapter, "adapter": None})
-    pool = models.aux_pool((target.model, target.dtype, target.device)) if aux else models.pool_for(target)
+    pool = models.aux_pool(target.model, target.dtype, target.device) if aux else models.pool_for(target)
     return BACKENDS.get(choose_backend(target, warn))(target, pool)
 
 

@@ -12,14 +12,17 @@ from safepeft.study.dag import expand
 from safepeft.study.doubles import FakeArtifact, FakeAudit
 from safepeft.study.kinds import StepContext
 from safepeft.study.spec import parse_study
+from safepeft.study.steps.audit import target_options
 
 SEEN = "device_seen.jsonl"
 
 
 def _note(ctx: StepContext) -> None:
+    # an audit's target as the real audit step reads it
+    target = target_options(ctx) if ctx.step.kind == "audit" else ctx.params.get("target")
     with open(ctx.run_dir / SEEN, "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"step": ctx.step.name, "key": ctx.step.key, "device": ctx.device,
-                                 "load_device": ctx.load_device, "target": ctx.params.get("target")}) + "\n")
+                                 "load_device": ctx.load_device, "target": target}) + "\n")
 
 
 class NotingArtifact(FakeArtifact):

@@ -112,7 +112,7 @@ def load_model(
         quantized.check_device(manifest, device)
     # `auto` means "where this model runs": torch's dynamic int8 kernels exist only on the CPU, so a GPU box audits
     # an int8-dynamic model there instead of refusing (an explicit --device cuda still gets the scheme's error).
-    device = "cpu" if device == "auto" and quantized.cpu_only(manifest) else _pick_device(device)
+    device = "cpu" if device == "auto" and quantized.cpu_only(manifest) else pick_device(device)
     if manifest is not None:
         quantized.check_device(manifest, device)
     torch_dtype = _pick_dtype(dtype, device)
@@ -153,7 +153,9 @@ def adapter_mismatch(path: Path, spec: str, exc: Exception) -> IncompatibleArtif
     )
 
 
-def _pick_device(device: str) -> str:
+def pick_device(device: str) -> str:
+    """``auto`` resolved (CUDA when torch sees it, else CPU); an unavailable request is a one-line ConfigError.
+    Model loads and streaming repairs resolve devices through this one rule."""
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():

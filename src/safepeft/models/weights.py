@@ -161,9 +161,9 @@ class OnDevice:
 def resolve_device(device: str) -> str:
     """`auto` -> cuda when torch sees CUDA, else cpu; a named device is checked. The model loader's rule and errors
     (a `cuda` request without CUDA is a one-line ConfigError)."""
-    from safepeft.models.loader import _pick_device
+    from safepeft.models.loader import pick_device
 
-    return _pick_device(device)
+    return pick_device(device)
 
 
 def open_weights(spec: str) -> WeightReader:

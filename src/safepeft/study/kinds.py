@@ -48,11 +48,7 @@ class StepContext:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The step's parameters. With a device, an audit's `target.device` is that device (the audit step reads
-        its device from `target`, steps/audit.py); the step key was computed without it."""
-        if self.device is None or self.step.kind != "audit":
-            return self.step.params
-        return {**self.step.params, "target": {**(self.step.params.get("target") or {}), "device": self.device}}
+        return self.step.params
 
     @property
     def load_device(self) -> str:

@@ -54,6 +54,12 @@ def guard_spec(guard: dict[str, Any] | None) -> Any:
                      calibration=tuple(calibration) if calibration else None)
 
 
+def target_options(ctx: StepContext) -> dict[str, Any]:
+    """Where the audited variant runs: the study's `target:` entry, its device replaced by `study run --device`
+    (which is in no step key, see ``StepContext.device``)."""
+    return {**(ctx.params.get("target") or {}), **({"device": ctx.device} if ctx.device else {})}
+
+
 class AuditStep(StepKind):
     """Audit one variant (model + adapter) on the study's suites."""
 
@@ -90,7 +96,7 @@ class AuditStep(StepKind):
         )
 
         entry = audit_entry(ctx.params["audit"])
-        target_spec = TargetSpec(**ctx.params.get("target", {}), model=ctx.require("model"),
+        target_spec = TargetSpec(**target_options(ctx), model=ctx.require("model"),
                                  adapter=ctx.input("adapter"), served_adapter=ctx.params.get("served_adapter"),
                                  batch_size=entry.batch_size, guard=guard_spec(ctx.params.get("guard")))
         models = shared_models(target_spec.dtype, target_spec.device)
